@@ -1,0 +1,5 @@
+package main
+
+func init() {
+	register("demo", "simulator + sidecar + verified fetch, showing a truncation caught", notBuilt("demo"))
+}

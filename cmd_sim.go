@@ -1,0 +1,5 @@
+package main
+
+func init() {
+	register("sim", "run the legacy backup service simulator", notBuilt("sim"))
+}
