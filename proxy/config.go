@@ -1,0 +1,115 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"time"
+)
+
+// Config is the sidecar's configuration. Every field is also a YAML key,
+// a BACKSEAL_* environment variable and a flag (see internal/config);
+// configs/backseal.yaml documents each with its default.
+type Config struct {
+	Listen      string `yaml:"listen" help:"public listener address (the legacy paths)"`
+	Upstream    string `yaml:"upstream" help:"the legacy backup service's base URL"`
+	AdminListen string `yaml:"admin_listen" help:"admin listener address (/healthz, /readyz, /metrics); empty disables it"`
+
+	StallTimeout    time.Duration `yaml:"stall_timeout" help:"fail or resume an upstream stream that sends no byte for this long"`
+	MaxRecordSize   uint32        `yaml:"max_record_size" help:"largest legacy record accepted, in bytes"`
+	ResumeAttempts  int           `yaml:"resume_attempts" help:"upstream re-requests allowed per stream to heal a broken stream; 0 disables resume"`
+	ResumeWindow    time.Duration `yaml:"resume_window" help:"total time a stream may spend resuming"`
+	ResumeBackoff   time.Duration `yaml:"resume_backoff" help:"first wait before a resume; doubles per attempt"`
+	UpstreamRetries int           `yaml:"upstream_retries" help:"retries of an upstream request that got no usable response"`
+	UpstreamTimeout time.Duration `yaml:"upstream_header_timeout" help:"wait for the upstream's response headers"`
+	CountTimeout    time.Duration `yaml:"count_timeout" help:"wait for the record-count lookups at the end of a stream"`
+
+	DrainTimeout      time.Duration `yaml:"drain_timeout" help:"on SIGTERM, time in-flight streams get to finish before they end as failures"`
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout" help:"time a client has to send its request (slow clients are cut)"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout" help:"keep-alive idle time on client connections"`
+	MaxHeaderBytes    int           `yaml:"max_header_bytes" help:"largest request line plus headers accepted"`
+
+	TrustedProxies []string `yaml:"trusted_proxies" help:"CIDRs whose X-Forwarded-For is believed for the logged client address"`
+	LogLevel       string   `yaml:"log_level" help:"debug, info, warn or error"`
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		Listen:            "0.0.0.0:6187",
+		Upstream:          "http://127.0.0.1:6186",
+		AdminListen:       "127.0.0.1:9187",
+		StallTimeout:      30 * time.Second, // below the legacy client's 60 s read timeout
+		MaxRecordSize:     64 << 20,
+		ResumeAttempts:    5,
+		ResumeWindow:      30 * time.Second,
+		ResumeBackoff:     100 * time.Millisecond,
+		UpstreamRetries:   3,
+		UpstreamTimeout:   30 * time.Second,
+		CountTimeout:      10 * time.Second,
+		DrainTimeout:      25 * time.Second,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		MaxHeaderBytes:    8 << 10,
+		LogLevel:          "info",
+	}
+}
+
+// Validate reports the first invalid setting, naming its key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: %s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	checkAddr := func(key, addr string, optional bool) {
+		if addr == "" && optional {
+			return
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			bad(key, "%q is not host:port", addr)
+		}
+	}
+	checkAddr("listen", c.Listen, false)
+	checkAddr("admin_listen", c.AdminListen, true)
+	if u, err := url.Parse(c.Upstream); err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		bad("upstream", "%q must be http://host:port", c.Upstream)
+	}
+	positive := func(key string, d time.Duration) {
+		if d <= 0 {
+			bad(key, "must be positive, got %v", d)
+		}
+	}
+	positive("stall_timeout", c.StallTimeout)
+	positive("resume_window", c.ResumeWindow)
+	positive("resume_backoff", c.ResumeBackoff)
+	positive("upstream_header_timeout", c.UpstreamTimeout)
+	positive("count_timeout", c.CountTimeout)
+	positive("drain_timeout", c.DrainTimeout)
+	positive("read_header_timeout", c.ReadHeaderTimeout)
+	positive("idle_timeout", c.IdleTimeout)
+	if c.MaxRecordSize == 0 {
+		bad("max_record_size", "must be positive")
+	}
+	if c.ResumeAttempts < 0 {
+		bad("resume_attempts", "must not be negative")
+	}
+	if c.UpstreamRetries < 0 {
+		bad("upstream_retries", "must not be negative")
+	}
+	if c.MaxHeaderBytes < 1024 {
+		bad("max_header_bytes", "must be at least 1024, got %d", c.MaxHeaderBytes)
+	}
+	for _, cidr := range c.TrustedProxies {
+		if _, err := netip.ParsePrefix(cidr); err != nil {
+			bad("trusted_proxies", "%q is not a CIDR", cidr)
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log_level", "%q is not debug, info, warn or error", c.LogLevel)
+	}
+	return errors.Join(errs...)
+}

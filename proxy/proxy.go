@@ -1,0 +1,237 @@
+// Package proxy is the sidecar itself: a fasthttp adapter that validates
+// requests as the legacy service does, streams the upstream's records while
+// checking their framing and count, resumes broken streams, and reports the
+// outcome in-band (framed mode), in HTTP trailers, or by cutting the body.
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/backseal/backseal/framing"
+	"github.com/backseal/backseal/upstream"
+)
+
+// Trailer names, declared up front in a Trailer header when the client sends
+// TE: trailers.
+const (
+	TrailerStatus  = "Backseal-Status"
+	TrailerError   = "Backseal-Error"
+	TrailerRecords = "Backseal-Records"
+	TrailerBytes   = "Backseal-Bytes"
+	TrailerXxh64   = "Backseal-Xxh64"
+
+	// HeaderExpectedRecords carries the record count a complete response has,
+	// when the sidecar knows it before the first byte (fetch shows progress).
+	HeaderExpectedRecords = "Backseal-Expected-Records"
+	// HeaderStreamID carries the framed stream's id, for matching logs.
+	HeaderStreamID = "Backseal-Stream-Id"
+)
+
+var trailerNames = strings.Join([]string{TrailerStatus, TrailerError, TrailerRecords, TrailerBytes, TrailerXxh64}, ", ")
+
+// Proxy handles requests on the public listener. Create it with New.
+type Proxy struct {
+	cfg     Config
+	up      *upstream.Client
+	log     *slog.Logger
+	trusted []netip.Prefix
+
+	// streams is canceled, with errShutdown as cause, when the drain
+	// deadline passes: every stream still running then ends as a failure.
+	streams    context.Context
+	stopAll    context.CancelCauseFunc
+	draining   atomic.Bool
+	active     atomic.Int64
+	inflight   sync.WaitGroup
+	copyBuffer sync.Pool
+}
+
+// copyBufferSize is the upstream read size: large reads keep syscalls and
+// chunk headers few; the pool keeps memory per stream at one buffer.
+const copyBufferSize = 64 << 10
+
+// New validates cfg and returns a Proxy.
+func New(cfg Config, log *slog.Logger) (*Proxy, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	up, err := upstream.NewClient(upstream.ClientConfig{
+		BaseURL:       cfg.Upstream,
+		HeaderTimeout: cfg.UpstreamTimeout,
+		Retries:       orNegative(cfg.UpstreamRetries),
+		UserAgent:     "backseal",
+		Logger:        log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{cfg: cfg, up: up, log: log}
+	for _, cidr := range cfg.TrustedProxies {
+		p.trusted = append(p.trusted, netip.MustParsePrefix(cidr))
+	}
+	p.streams, p.stopAll = context.WithCancelCause(context.Background())
+	p.copyBuffer.New = func() any { b := make([]byte, copyBufferSize); return &b }
+	return p, nil
+}
+
+// orNegative maps the config's "0 = none" to the client's "negative = none".
+func orNegative(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
+
+// Handler serves the public listener.
+func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	// The raw request target: fasthttp's Path() is decoded and normalized,
+	// the legacy service matches raw segments.
+	target := ctx.Request.Header.RequestURI()
+	if i := bytes.IndexByte(target, '?'); i >= 0 {
+		target = target[:i]
+	}
+	req, err := upstream.ParsePath(string(target))
+	switch {
+	case errors.Is(err, upstream.ErrNotFound):
+		p.reject(ctx, fasthttp.StatusNotFound, start)
+		return
+	case err != nil:
+		p.reject(ctx, fasthttp.StatusBadRequest, start)
+		return
+	case !ctx.IsGet():
+		ctx.Response.Header.Set("Allow", "GET")
+		p.reject(ctx, fasthttp.StatusMethodNotAllowed, start)
+		return
+	}
+	framed := headerHasToken(&ctx.Request.Header, "Accept", framing.ContentType)
+	trailers := headerHasToken(&ctx.Request.Header, "TE", "trailers")
+	if p.draining.Load() {
+		ctx.Response.Header.Set("Retry-After", "5")
+		ctx.Response.Header.Set("Connection", "close")
+		p.fail(ctx, fasthttp.StatusServiceUnavailable, "backseal is draining; retry on another instance", start, req)
+		return
+	}
+
+	s := p.newStream(ctx, req, framed, trailers, start)
+	if err := s.open(); err != nil {
+		s.release()
+		code := fasthttp.StatusBadGateway
+		if p.draining.Load() || errors.Is(err, errShutdown) {
+			code = fasthttp.StatusServiceUnavailable
+		}
+		p.fail(ctx, code, "upstream unavailable: "+err.Error(), start, req)
+		return
+	}
+	s.respond()
+}
+
+// reject answers a request the legacy service itself would refuse, as it
+// does: the status and an empty body. Nothing goes upstream.
+func (p *Proxy) reject(ctx *fasthttp.RequestCtx, status int, start time.Time) {
+	ctx.SetStatusCode(status)
+	ctx.Response.Header.SetNoDefaultContentType(true)
+	p.log.Info("request", "path", string(ctx.Request.Header.RequestURI()), "method", string(ctx.Method()),
+		"status", status, "outcome", "rejected", "client", p.clientAddr(ctx), "duration_ms", msSince(start))
+}
+
+// fail answers with a short text body when no upstream response exists.
+func (p *Proxy) fail(ctx *fasthttp.RequestCtx, status int, msg string, start time.Time, req upstream.Request) {
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.SetBodyString(msg + "\n")
+	p.log.Warn("request", "endpoint", req.Endpoint.String(), "path", req.Path(), "status", status,
+		"outcome", "upstream-unavailable", "error", msg, "client", p.clientAddr(ctx), "duration_ms", msSince(start))
+}
+
+// headerHasToken reports whether any instance of the named header lists
+// token among its comma-separated values (parameters ignored), so duplicate
+// headers and lists like "Accept: a, b;q=0.5" both work.
+func headerHasToken(h *fasthttp.RequestHeader, name, token string) bool {
+	found := false
+	h.VisitAll(func(k, v []byte) {
+		if found || !strings.EqualFold(string(k), name) {
+			return
+		}
+		for part := range strings.SplitSeq(string(v), ",") {
+			part, _, _ = strings.Cut(part, ";")
+			if strings.EqualFold(strings.TrimSpace(part), token) {
+				found = true
+				return
+			}
+		}
+	})
+	return found
+}
+
+// clientAddr is the client's address for logs: the connection's peer, or
+// the last X-Forwarded-For hop added by a trusted proxy.
+func (p *Proxy) clientAddr(ctx *fasthttp.RequestCtx) string {
+	peer := ctx.RemoteIP().String()
+	if len(p.trusted) == 0 {
+		return peer
+	}
+	addr, err := netip.ParseAddr(peer)
+	if err != nil || !p.isTrusted(addr) {
+		return peer
+	}
+	xff := string(ctx.Request.Header.Peek("X-Forwarded-For"))
+	hops := strings.Split(xff, ",")
+	// Walk from the nearest hop back while hops are our own proxies.
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return addr.String()
+		}
+		addr = hop
+		if !p.isTrusted(hop) {
+			break
+		}
+	}
+	return addr.String()
+}
+
+func (p *Proxy) isTrusted(a netip.Addr) bool {
+	for _, pre := range p.trusted {
+		if pre.Contains(a.Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
+func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
+
+// upstreamStatusText names an upstream status for messages.
+func upstreamStatusText(code int) string {
+	return strconv.Itoa(code) + " " + http.StatusText(code)
+}
+
+// isLoopback reports whether addr's host is a loopback address.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

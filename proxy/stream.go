@@ -1,0 +1,498 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/valyala/fasthttp"
+
+	"github.com/backseal/backseal/framing"
+	"github.com/backseal/backseal/upstream"
+)
+
+// stream is one proxied response. fasthttp drives it as the response body
+// (WriteTo); it reads the upstream, checks the record framing and count,
+// resumes where it can, and ends the response in the way the client's mode
+// asks for.
+type stream struct {
+	p        *Proxy
+	req      upstream.Request
+	framed   bool
+	trailers bool
+	start    time.Time
+	client   string
+	conn     net.Conn
+	reqCtx   *fasthttp.RequestCtx     // valid in the handler only: respond and respondStatus
+	header   *fasthttp.ResponseHeader // where trailer values go; valid while WriteTo runs
+
+	ctx    context.Context // the whole stream; canceled when the client goes or on shutdown
+	cancel context.CancelCauseFunc
+	cur    atomic.Pointer[attempt] // the upstream exchange being read
+	counts *countLookup
+
+	scanner  *upstream.RecordScanner
+	digest   xxhash.Digest // passthrough: of the payload sent
+	tail     xxhash.Digest // of the bytes sent since the last record boundary
+	overlap  xxhash.Digest // of a resumed response's bytes that were already sent
+	skip     uint64        // resumed bytes still to compare instead of send
+	tailSum  uint64        // tail's sum when the resume began
+	sent     uint64
+	resumes  int
+	streamID framing.StreamID
+
+	readingSince atomic.Int64 // unix nanos when the pending upstream Read began; 0 when not reading
+	done         chan struct{}
+	releaseOnce  sync.Once
+}
+
+// attempt is one upstream request of a stream: the first, or a resume.
+type attempt struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	resp   *http.Response
+}
+
+func (p *Proxy) newStream(ctx *fasthttp.RequestCtx, req upstream.Request, framed, trailers bool, start time.Time) *stream {
+	s := &stream{
+		p: p, req: req, framed: framed, trailers: trailers, start: start,
+		client:  p.clientAddr(ctx),
+		conn:    ctx.Conn(),
+		reqCtx:  ctx,
+		header:  &ctx.Response.Header,
+		scanner: upstream.NewRecordScanner(p.cfg.MaxRecordSize),
+		done:    make(chan struct{}),
+	}
+	s.ctx, s.cancel = context.WithCancelCause(p.streams)
+	p.active.Add(1)
+	p.inflight.Add(1)
+	return s
+}
+
+// open starts the count lookups and sends the first upstream request.
+func (s *stream) open() error {
+	s.counts = s.p.lookupCounts(s.ctx, s.req)
+	a, err := s.p.openAttempt(s.ctx, s.req)
+	if err != nil {
+		return err
+	}
+	s.cur.Store(a)
+	return nil
+}
+
+// openAttempt sends one upstream request under its own cancelable context,
+// so that a stall can end the attempt without ending the stream.
+func (p *Proxy) openAttempt(parent context.Context, req upstream.Request) (*attempt, error) {
+	ctx, cancel := context.WithCancelCause(parent)
+	resp, err := p.up.Open(ctx, req, nil)
+	if err != nil {
+		cancel(err)
+		return nil, err
+	}
+	return &attempt{ctx: ctx, cancel: cancel, resp: resp}, nil
+}
+
+func (a *attempt) close() {
+	a.cancel(context.Canceled)
+	a.resp.Body.Close()
+}
+
+// respond sets the response head and hands the body to fasthttp.
+func (s *stream) respond() {
+	resp := s.cur.Load().resp
+	if resp.StatusCode != http.StatusOK {
+		s.respondStatus(resp.StatusCode)
+		return
+	}
+	h := s.header
+	h.SetStatusCode(fasthttp.StatusOK)
+	h.SetNoDefaultContentType(true)
+	length := -1
+	if s.framed {
+		h.SetContentType(framing.ContentType)
+		s.streamID = framing.NewStreamID()
+		h.Set(HeaderStreamID, s.streamID.String())
+	} else {
+		if ct := resp.Header.Get("Content-Type"); ct != "" {
+			h.SetContentType(ct)
+		}
+		if resp.ContentLength >= 0 && !s.trailers {
+			length = int(resp.ContentLength)
+		}
+	}
+	if s.trailers {
+		h.Set("Trailer", trailerNames)
+	}
+	if b, ok := s.counts.boundsNow(s.req); ok && b.Min == b.Max && s.req.Endpoint.Streaming() {
+		h.Set(HeaderExpectedRecords, strconv.FormatUint(b.Min, 10))
+	}
+	s.reqCtx.Response.ImmediateHeaderFlush = true
+	s.reqCtx.Response.SetBodyStream(&streamBody{s: s}, length)
+	s.reqCtx = nil
+}
+
+// respondStatus passes on a non-200 upstream answer (a small endpoint's 500):
+// the same status, and in framed mode a framed body whose end frame says so.
+func (s *stream) respondStatus(status int) {
+	defer s.release()
+	fctx := s.reqCtx
+	fctx.SetStatusCode(status)
+	fctx.Response.Header.SetNoDefaultContentType(true)
+	outcome := framing.Errorf(framing.CodeUpstreamStatus, "upstream answered %s", upstreamStatusText(status))
+	if s.framed {
+		var buf bytesWriter
+		fw, err := framing.NewWriter(&buf, framing.Header{StreamID: framing.NewStreamID(), Meta: []framing.Meta{{Key: "path", Value: s.req.Path()}}})
+		if err == nil {
+			err = fw.End(0, outcome)
+		}
+		if err != nil {
+			fctx.SetStatusCode(fasthttp.StatusInternalServerError)
+			return
+		}
+		fctx.SetContentType(framing.ContentType)
+		fctx.SetBody(buf)
+	}
+	s.logEnd(status, outcome, nil)
+}
+
+type bytesWriter []byte
+
+func (b *bytesWriter) Write(p []byte) (int, error) { *b = append(*b, p...); return len(p), nil }
+
+// streamBody is what fasthttp sees: an io.Reader for its interface, and a
+// BodyWriterTo so that it lets WriteTo drive large writes.
+type streamBody struct{ s *stream }
+
+func (b *streamBody) Read([]byte) (int, error) {
+	return 0, errors.New("proxy: stream body must be written with WriteTo")
+}
+func (b *streamBody) SupportsBodyWriteTo() bool          { return true }
+func (b *streamBody) WriteTo(w io.Writer) (int64, error) { return b.s.writeTo(w) }
+func (b *streamBody) Close() error                       { b.s.release(); return nil }
+
+// writeTo streams the whole response body to w and decides how it ends.
+func (s *stream) writeTo(w io.Writer) (int64, error) {
+	defer s.release()
+	go s.watch()
+
+	var out io.Writer = w
+	var fw *framing.Writer
+	var bw *bufio.Writer
+	if s.framed {
+		bw = s.p.getFrameBuffer(w)
+		defer s.p.putFrameBuffer(bw)
+		var err error
+		fw, err = framing.NewWriter(bw, framing.Header{StreamID: s.streamID, Meta: []framing.Meta{{Key: "path", Value: s.req.Path()}}})
+		if err == nil {
+			err = bw.Flush()
+		}
+		if err != nil {
+			s.logEnd(http.StatusOK, nil, err)
+			return 0, err
+		}
+		out = frameFlusher{fw: fw, bw: bw}
+	}
+
+	outcome, clientErr := s.pump(out)
+	if clientErr != nil {
+		s.logEnd(http.StatusOK, outcome, clientErr)
+		return int64(s.sent), clientErr
+	}
+	if s.trailers {
+		s.setTrailers(outcome, fw)
+	}
+	s.logEnd(http.StatusOK, outcome, nil)
+	if s.framed {
+		if err := fw.End(s.scanner.Records(), outcome); err != nil {
+			return int64(s.sent), err
+		}
+		return int64(s.sent), bw.Flush()
+	}
+	if outcome != nil && !s.trailers {
+		// The legacy client ignores trailers: only a body without its
+		// terminating chunk makes it see the failure.
+		return int64(s.sent), outcome
+	}
+	return int64(s.sent), nil
+}
+
+// frameFlusher writes one frame per upstream read and flushes it as one chunk.
+type frameFlusher struct {
+	fw *framing.Writer
+	bw *bufio.Writer
+}
+
+func (f frameFlusher) Write(p []byte) (int, error) {
+	n, err := f.fw.Write(p)
+	if err == nil {
+		err = f.bw.Flush()
+	}
+	return n, err
+}
+
+// pump copies upstream bytes to out until the response is complete or has
+// failed for good. It returns the stream's outcome (nil: complete) and,
+// separately, an error writing to the client, which ends everything.
+func (s *stream) pump(out io.Writer) (outcome *framing.StreamError, clientErr error) {
+	bufp := s.p.copyBuffer.Get().(*[]byte)
+	defer s.p.copyBuffer.Put(bufp)
+	buf := *bufp
+	var firstFailure time.Time
+	for {
+		a := s.cur.Load()
+		failure, clientErr := s.copyAttempt(a, buf, out)
+		if clientErr != nil {
+			return nil, clientErr
+		}
+		if failure == nil {
+			failure = s.checkComplete()
+		}
+		if failure == nil {
+			return nil, nil
+		}
+		if firstFailure.IsZero() {
+			firstFailure = time.Now()
+		}
+		if err := s.resume(failure, firstFailure); err != nil {
+			return err, nil
+		}
+	}
+}
+
+// copyAttempt copies one upstream response body until it ends.
+func (s *stream) copyAttempt(a *attempt, buf []byte, out io.Writer) (failure *framing.StreamError, clientErr error) {
+	body := a.resp.Body
+	for {
+		s.readingSince.Store(time.Now().UnixNano())
+		n, rerr := body.Read(buf)
+		s.readingSince.Store(0)
+		if n > 0 {
+			if err := s.forward(buf[:n], out); err != nil {
+				var se *framing.StreamError
+				if errors.As(err, &se) {
+					return se, nil
+				}
+				return nil, err
+			}
+		}
+		if rerr == io.EOF {
+			if s.skip > 0 {
+				return framing.Errorf(framing.CodeIncompleteRecord, "resumed response ended inside the bytes already sent"), nil
+			}
+			return nil, nil
+		}
+		if rerr != nil {
+			if a.ctx.Err() != nil {
+				rerr = context.Cause(a.ctx)
+			}
+			if errors.Is(rerr, errClientGone) {
+				return nil, rerr
+			}
+			return classify(rerr), nil
+		}
+	}
+}
+
+// forward validates one chunk of upstream bytes and sends what is new.
+// A *framing.StreamError means the upstream failed; any other error is the
+// client's.
+func (s *stream) forward(chunk []byte, out io.Writer) error {
+	if s.skip > 0 {
+		m := min(s.skip, uint64(len(chunk)))
+		s.overlap.Write(chunk[:m])
+		s.skip -= m
+		chunk = chunk[m:]
+		if s.skip == 0 && s.overlap.Sum64() != s.tailSum {
+			return framing.Errorf(framing.CodeResumeMismatch, "the resumed response differs from the %d bytes of record %d already sent",
+				s.scanner.Offset()-s.scanner.Boundary(), s.scanner.Records())
+		}
+		if len(chunk) == 0 {
+			return nil
+		}
+	}
+	if s.req.Endpoint.Streaming() {
+		if _, err := s.scanner.Write(chunk); err != nil {
+			return classify(err)
+		}
+		// Keep a hash of the partial record at the end, for a resume's overlap check.
+		if partial := s.scanner.Offset() - s.scanner.Boundary(); partial < uint64(len(chunk)) {
+			s.tail.Reset()
+			s.tail.Write(chunk[uint64(len(chunk))-partial:])
+		} else {
+			s.tail.Write(chunk)
+		}
+	}
+	if !s.framed {
+		s.digest.Write(chunk)
+	}
+	if _, err := out.Write(chunk); err != nil {
+		return fmt.Errorf("writing client: %w", err)
+	}
+	s.sent += uint64(len(chunk))
+	return nil
+}
+
+// checkComplete decides whether a body that ended cleanly is complete.
+func (s *stream) checkComplete() *framing.StreamError {
+	if !s.req.Endpoint.Streaming() {
+		return nil // Content-Length or the terminating chunk already vouched
+	}
+	if !s.scanner.AtBoundary() {
+		where := "payload"
+		if s.scanner.InPrefix() {
+			where = "length prefix"
+		}
+		return framing.Errorf(framing.CodeIncompleteRecord, "upstream ended cleanly inside the %s of record %d", where, s.scanner.Records())
+	}
+	bounds, err := s.counts.bounds(s.ctx, s.req, s.p.cfg.CountTimeout)
+	if err != nil {
+		return framing.Errorf(framing.CodeCountUnavailable, "cannot tell whether the stream is complete: %v", err)
+	}
+	n := s.scanner.Records()
+	switch {
+	case n < bounds.Min:
+		return framing.Errorf(framing.CodeTruncated, "upstream ended cleanly after %d records; a complete response has %s", n, boundsText(bounds))
+	case n > bounds.Max:
+		return framing.Errorf(framing.CodeExcessRecords, "upstream sent %d records; a complete response has %s", n, boundsText(bounds))
+	}
+	return nil
+}
+
+func boundsText(b upstream.Bounds) string {
+	if b.Min == b.Max {
+		return strconv.FormatUint(b.Min, 10)
+	}
+	return fmt.Sprintf("%d to %d", b.Min, b.Max)
+}
+
+// resume re-requests the exact continuation after the last complete record,
+// or returns the failure when the protocol, the budget or the clock forbid.
+func (s *stream) resume(failure *framing.StreamError, since time.Time) *framing.StreamError {
+	cfg := s.p.cfg
+	for {
+		if !resumable(failure.Code) || !s.req.Endpoint.Streaming() {
+			return failure
+		}
+		if s.resumes >= cfg.ResumeAttempts || time.Since(since) > cfg.ResumeWindow {
+			return withNote(failure, fmt.Sprintf("gave up after %d resumes", s.resumes))
+		}
+		k := s.scanner.Records()
+		db, items, err := s.counts.wait(s.ctx, s.p.cfg.CountTimeout)
+		if err != nil && s.req.Endpoint != upstream.EpochEndingLedgerInfos {
+			return withNote(failure, "cannot resume without the record count: "+err.Error())
+		}
+		next, ok := s.req.Continuation(k, db, items)
+		if !ok {
+			return failure
+		}
+		s.cur.Load().close()
+		wait := min(cfg.ResumeBackoff<<s.resumes, 5*time.Second)
+		s.resumes++
+		select {
+		case <-time.After(wait):
+		case <-s.ctx.Done():
+			return classify(context.Cause(s.ctx))
+		}
+		a, err := s.p.openAttempt(s.ctx, next)
+		if err != nil {
+			if s.ctx.Err() != nil {
+				return classify(context.Cause(s.ctx))
+			}
+			failure = withNote(failure, "resume failed: "+err.Error())
+			continue
+		}
+		s.cur.Store(a)
+		if a.resp.StatusCode != http.StatusOK {
+			failure = withNote(failure, "resume answered "+upstreamStatusText(a.resp.StatusCode))
+			continue
+		}
+		s.skip = s.scanner.Offset() - s.scanner.Boundary()
+		s.tailSum = s.tail.Sum64()
+		s.overlap.Reset()
+		s.p.log.Info("resuming stream", "path", s.req.Path(), "continuation", next.Path(), "after_records", k,
+			"overlap_bytes", s.skip, "cause", failure.Code.String(), "resumes", s.resumes)
+		return nil
+	}
+}
+
+func withNote(e *framing.StreamError, note string) *framing.StreamError {
+	return &framing.StreamError{Code: e.Code, Message: e.Message + "; " + note, Err: e.Err}
+}
+
+// setTrailers fills the declared trailer values just before the body ends.
+func (s *stream) setTrailers(outcome *framing.StreamError, fw *framing.Writer) {
+	h := s.header
+	digest := s.digest.Sum64()
+	if fw != nil {
+		digest = fw.Digest()
+	}
+	if outcome == nil {
+		h.Set(TrailerStatus, "ok")
+	} else {
+		h.Set(TrailerStatus, "error")
+		h.Set(TrailerError, outcome.Code.String()+": "+sanitizeHeaderValue(outcome.Message))
+	}
+	h.Set(TrailerRecords, strconv.FormatUint(s.scanner.Records(), 10))
+	h.Set(TrailerBytes, strconv.FormatUint(s.sent, 10))
+	h.Set(TrailerXxh64, fmt.Sprintf("%016x", digest))
+}
+
+// sanitizeHeaderValue keeps a message safe for a header line.
+func sanitizeHeaderValue(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c == 0x7f {
+			b[i] = ' '
+		}
+	}
+	if len(b) > 512 {
+		b = b[:512]
+	}
+	return string(b)
+}
+
+// release ends the stream's upstream exchange and bookkeeping, once.
+func (s *stream) release() {
+	s.releaseOnce.Do(func() {
+		close(s.done)
+		if a := s.cur.Load(); a != nil {
+			a.close()
+		}
+		s.cancel(context.Canceled)
+		s.p.active.Add(-1)
+		s.p.inflight.Done()
+	})
+}
+
+func (s *stream) logEnd(status int, outcome *framing.StreamError, clientErr error) {
+	mode := "passthrough"
+	if s.framed {
+		mode = "framed"
+	}
+	code := "ok"
+	level := s.p.log.Info
+	attrs := []any{"endpoint", s.req.Endpoint.String(), "path", s.req.Path(), "mode", mode, "status", status}
+	switch {
+	case clientErr != nil:
+		code, level = "client-gone", s.p.log.Warn
+		attrs = append(attrs, "error", clientErr.Error())
+	case outcome != nil:
+		code, level = outcome.Code.String(), s.p.log.Warn
+		attrs = append(attrs, "error", outcome.Message)
+	}
+	attrs = append(attrs, "outcome", code, "records", s.scanner.Records(), "bytes", s.sent, "resumes", s.resumes,
+		"duration_ms", msSince(s.start), "client", s.client)
+	if s.framed && s.streamID != (framing.StreamID{}) {
+		attrs = append(attrs, "stream_id", s.streamID.String())
+	}
+	level("request", attrs...)
+}

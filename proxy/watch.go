@@ -1,0 +1,136 @@
+package proxy
+
+import (
+	"context"
+	"net"
+	"syscall"
+	"time"
+
+	"github.com/backseal/backseal/upstream"
+)
+
+// watch runs beside writeTo. While the stream waits on the upstream it
+// ends an attempt that stalls (so it can be resumed), and it notices a client
+// that went away, which fasthttp would otherwise see only at the next write.
+func (s *stream) watch() {
+	stall := s.p.cfg.StallTimeout
+	interval := max(min(stall/4, 250*time.Millisecond), 5*time.Millisecond)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+		}
+		since := s.readingSince.Load()
+		if since == 0 {
+			continue
+		}
+		idle := time.Duration(time.Now().UnixNano() - since)
+		if idle >= stall {
+			if a := s.cur.Load(); a != nil {
+				a.cancel(errStalled)
+			}
+		}
+		if idle >= interval && clientGone(s.conn) {
+			s.cancel(errClientGone)
+		}
+	}
+}
+
+// clientGone reports whether the peer closed or reset the connection,
+// peeking without consuming so a pipelined request stays for fasthttp.
+func clientGone(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	gone := false
+	raw.Read(func(fd uintptr) bool {
+		var b [1]byte
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		switch {
+		case err == nil:
+			gone = n == 0 // orderly shutdown: EOF
+		case err == syscall.EAGAIN || err == syscall.EINTR:
+		default:
+			gone = true // reset or another hard error
+		}
+		return true
+	})
+	return gone
+}
+
+// countLookup fetches, beside the stream, what deciding completeness needs:
+// /db_state for transactions and epoch endings, /state_item_count for
+// snapshots. It never delays the first byte.
+type countLookup struct {
+	done  chan struct{}
+	db    upstream.DBStateValue
+	items uint64
+	err   error
+}
+
+func (p *Proxy) lookupCounts(ctx context.Context, req upstream.Request) *countLookup {
+	c := &countLookup{done: make(chan struct{})}
+	needDB := (req.Endpoint == upstream.Transactions && req.Args[1] > 0) ||
+		(req.Endpoint == upstream.EpochEndingLedgerInfos && req.Args[0] < req.Args[1])
+	needItems := req.NeedsItemCount()
+	if !needDB && !needItems {
+		close(c.done)
+		return c
+	}
+	go func() {
+		defer close(c.done)
+		ctx, cancel := context.WithTimeout(ctx, p.cfg.CountTimeout)
+		defer cancel()
+		if needDB {
+			c.db, c.err = p.up.DBState(ctx)
+		}
+		if needItems && c.err == nil {
+			c.items, _, c.err = p.up.StateItemCount(ctx, req.Args[0])
+		}
+	}()
+	return c
+}
+
+// wait returns the lookup's results, waiting at most timeout.
+func (c *countLookup) wait(ctx context.Context, timeout time.Duration) (upstream.DBStateValue, uint64, error) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-c.done:
+		return c.db, c.items, c.err
+	case <-ctx.Done():
+		return upstream.DBStateValue{}, 0, context.Cause(ctx)
+	case <-t.C:
+		return upstream.DBStateValue{}, 0, context.DeadlineExceeded
+	}
+}
+
+// bounds returns how many records a complete response to req has.
+func (c *countLookup) bounds(ctx context.Context, req upstream.Request, timeout time.Duration) (upstream.Bounds, error) {
+	db, items, err := c.wait(ctx, timeout)
+	if err != nil {
+		return upstream.Bounds{}, err
+	}
+	return req.ExpectedRecords(db, items), nil
+}
+
+// boundsNow returns the bounds if the lookup has already finished.
+func (c *countLookup) boundsNow(req upstream.Request) (upstream.Bounds, bool) {
+	select {
+	case <-c.done:
+		if c.err != nil {
+			return upstream.Bounds{}, false
+		}
+		return req.ExpectedRecords(c.db, c.items), true
+	default:
+		return upstream.Bounds{}, false
+	}
+}

@@ -1,0 +1,253 @@
+package upstream
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+)
+
+// ClientConfig configures a Client. Zero fields take the documented defaults.
+type ClientConfig struct {
+	// BaseURL is the legacy service, e.g. "http://127.0.0.1:6186". Required.
+	BaseURL string
+	// DialTimeout bounds one TCP connect. If zero, 2s is used.
+	DialTimeout time.Duration
+	// HeaderTimeout bounds the wait for response headers. The node sends
+	// headers at once even when its producers are busy, so a long wait means
+	// it is unwell. If zero, 60s is used (the legacy client's own limit).
+	HeaderTimeout time.Duration
+	// Retries is how many times a request that got no usable response (dial
+	// error, reset before any byte, 429, 502, 503, 504) is tried again. If
+	// zero, 3 is used; negative disables retries.
+	Retries int
+	// RetryWaitMin and RetryWaitMax bound the backoff. If zero, 50ms and 1s.
+	RetryWaitMin, RetryWaitMax time.Duration
+	// MaxConns bounds connections to the node. If zero, 128 is used.
+	MaxConns int
+	// UserAgent is sent upstream. If empty, "backseal".
+	UserAgent string
+	// Logger receives retry notices. If nil, slog.Default().
+	Logger *slog.Logger
+}
+
+// ErrUnavailable is returned by Client.Open and the count lookups when the
+// node gave no usable response after all retries.
+var ErrUnavailable = errors.New("upstream: unavailable")
+
+// StatusError is returned by the count lookups when the node answered with
+// a status other than 200.
+type StatusError struct {
+	Path   string
+	Status int
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("upstream: %s answered %d", e.Path, e.Status)
+}
+
+// Client talks HTTP/1.1 to one legacy backup service. It is safe for
+// concurrent use.
+type Client struct {
+	base      string
+	transport *http.Transport
+	rc        *retryablehttp.Client
+	userAgent string
+
+	countsMu sync.Mutex
+	counts   map[uint64]uint64 // state_item_count results: immutable per version
+}
+
+// maxCachedCounts bounds the item-count cache; snapshot versions are few.
+const maxCachedCounts = 4096
+
+// NewClient validates cfg and returns a Client.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("upstream: base URL %q must be http://host:port", cfg.BaseURL)
+	}
+	if u.Path != "" && u.Path != "/" || u.RawQuery != "" {
+		return nil, fmt.Errorf("upstream: base URL %q must have no path or query", cfg.BaseURL)
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&cfg.DialTimeout, 2*time.Second)
+	def(&cfg.HeaderTimeout, 60*time.Second)
+	def(&cfg.RetryWaitMin, 50*time.Millisecond)
+	def(&cfg.RetryWaitMax, time.Second)
+	if cfg.Retries == 0 {
+		cfg.Retries = 3
+	}
+	if cfg.Retries < 0 {
+		cfg.Retries = 0
+	}
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = 128
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "backseal"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	dialer := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
+	transport := &http.Transport{
+		DialContext:           dialer.DialContext,
+		MaxIdleConns:          cfg.MaxConns,
+		MaxIdleConnsPerHost:   cfg.MaxConns,
+		MaxConnsPerHost:       cfg.MaxConns,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: cfg.HeaderTimeout,
+		// The node never compresses; asking would make net/http decode.
+		DisableCompression: true,
+		// HTTP/1.1 only: the node speaks nothing else, and a non-nil empty
+		// map keeps net/http from negotiating h2 over TLS.
+		TLSNextProto:    map[string]func(string, *tls.Conn) http.RoundTripper{},
+		ReadBufferSize:  64 << 10,
+		WriteBufferSize: 4 << 10,
+	}
+	rc := retryablehttp.NewClient()
+	// Never set http.Client.Timeout: it would cap a whole streamed body.
+	rc.HTTPClient = &http.Client{Transport: transport}
+	rc.RetryMax = cfg.Retries
+	rc.RetryWaitMin, rc.RetryWaitMax = cfg.RetryWaitMin, cfg.RetryWaitMax
+	rc.CheckRetry = retryPolicy
+	rc.ErrorHandler = retryablehttp.PassthroughErrorHandler
+	rc.Logger = slogAdapter{cfg.Logger}
+	return &Client{
+		base:      strings.TrimSuffix(u.String(), "/"),
+		transport: transport,
+		rc:        rc,
+		userAgent: cfg.UserAgent,
+		counts:    make(map[uint64]uint64),
+	}, nil
+}
+
+// retryPolicy retries what is safe and useful for a GET to the node: no
+// response at all, or a status that says "try later". A 500 is the node's
+// considered answer (pruned, not a snapshot version) and is passed on.
+func retryPolicy(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	if ctx.Err() != nil {
+		return false, context.Cause(ctx)
+	}
+	if err != nil {
+		return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
+	}
+	switch resp.StatusCode {
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true, nil
+	}
+	return false, nil
+}
+
+// Open sends GET req to the node and returns the response with its body
+// unread. The caller must close the body. ctx governs the whole exchange,
+// body included: cancel it to abandon the stream. header, if not nil, is
+// added to the request (trace context, for instance).
+func (c *Client) Open(ctx context.Context, req Request, header http.Header) (*http.Response, error) {
+	r, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, c.base+req.Path(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("upstream: building request: %w", err)
+	}
+	for k, v := range header {
+		r.Header[k] = v
+	}
+	r.Header.Set("User-Agent", c.userAgent)
+	resp, err := c.rc.Do(r)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("upstream: GET %s: %w", req.Path(), context.Cause(ctx))
+		}
+		return nil, fmt.Errorf("%w: GET %s: %w", ErrUnavailable, req.Path(), err)
+	}
+	switch resp.StatusCode {
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		resp.Body.Close()
+		return nil, fmt.Errorf("%w: GET %s: still %d after retries", ErrUnavailable, req.Path(), resp.StatusCode)
+	}
+	return resp, nil
+}
+
+// maxSmallBody bounds the small values the count lookups read.
+const maxSmallBody = 64
+
+// small fetches a small endpoint's whole body.
+func (c *Client) small(ctx context.Context, req Request) ([]byte, error) {
+	resp, err := c.Open(ctx, req, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, &StatusError{Path: req.Path(), Status: resp.StatusCode}
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxSmallBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("upstream: reading %s: %w", req.Path(), err)
+	}
+	if len(b) > maxSmallBody {
+		return nil, fmt.Errorf("upstream: %s: body longer than %d bytes", req.Path(), maxSmallBody)
+	}
+	return b, nil
+}
+
+// DBState fetches /db_state. It is never cached: the committed version moves.
+func (c *Client) DBState(ctx context.Context) (DBStateValue, error) {
+	b, err := c.small(ctx, Request{Endpoint: DBState})
+	if err != nil {
+		return DBStateValue{}, err
+	}
+	return ParseDBState(b)
+}
+
+// StateItemCount fetches /state_item_count/{version}. Results are cached:
+// a persisted tree never changes. cached reports a cache hit.
+func (c *Client) StateItemCount(ctx context.Context, version uint64) (count uint64, cached bool, err error) {
+	c.countsMu.Lock()
+	n, ok := c.counts[version]
+	c.countsMu.Unlock()
+	if ok {
+		return n, true, nil
+	}
+	b, err := c.small(ctx, Request{Endpoint: StateItemCount, Args: [3]uint64{version}})
+	if err != nil {
+		return 0, false, err
+	}
+	if len(b) != 8 {
+		return 0, false, fmt.Errorf("upstream: state_item_count/%d: %d-byte body, want 8", version, len(b))
+	}
+	n = binary.LittleEndian.Uint64(b)
+	c.countsMu.Lock()
+	if len(c.counts) >= maxCachedCounts {
+		clear(c.counts)
+	}
+	c.counts[version] = n
+	c.countsMu.Unlock()
+	return n, false, nil
+}
+
+// Close releases idle connections.
+func (c *Client) Close() { c.transport.CloseIdleConnections() }
+
+// slogAdapter lets go-retryablehttp log through slog at debug level.
+type slogAdapter struct{ l *slog.Logger }
+
+func (a slogAdapter) Error(msg string, kv ...any) { a.l.Warn("upstream: "+msg, kv...) }
+func (a slogAdapter) Info(msg string, kv ...any)  { a.l.Debug("upstream: "+msg, kv...) }
+func (a slogAdapter) Debug(msg string, kv ...any) { a.l.Debug("upstream: "+msg, kv...) }
+func (a slogAdapter) Warn(msg string, kv ...any)  { a.l.Warn("upstream: "+msg, kv...) }
