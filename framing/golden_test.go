@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -223,4 +224,29 @@ func workedExample(stream []byte) string {
 	fmt.Fprintf(&b, "check_1            XXH64(input) = %016x\n", xxhash.Sum64(in))
 	fmt.Fprintf(&b, "in the stream      % x\n", d1[len(d1)-CheckSize:])
 	return b.String()
+}
+
+// TestIndependentDecoder runs testdata/decode_v1.py, a decoder written from
+// docs/FRAMING.md alone, on the golden vectors.
+func TestIndependentDecoder(t *testing.T) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed")
+	}
+	args := []string{"decode_v1.py"}
+	for _, g := range goldens {
+		args = append(args, g.name+".bsf")
+	}
+	cmd := exec.Command(python, args...)
+	cmd.Dir = "testdata"
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("decode_v1.py: %v\n%s", err, out)
+	}
+	want := "ok.bsf code=0 records=3 bytes=24 message=''\n" +
+		"truncated.bsf code=1 records=1 bytes=8 message='1 of 3 records'\n" +
+		"empty.bsf code=0 records=0 bytes=0 message=''\n"
+	if string(out) != want {
+		t.Errorf("decode_v1.py printed\n%s\nwant\n%s", out, want)
+	}
 }
