@@ -1,0 +1,297 @@
+package sim
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/backseal/backseal/upstream"
+)
+
+// FaultKind names a failure the simulator can inject.
+type FaultKind string
+
+// Fault kinds. All but Status500 apply to streams; After counts the records
+// the producer has appended when the fault fires.
+const (
+	// Drop: the producer is dropped after After records, as in a panic or a
+	// cancelled task. Its unflushed partial batch is lost, batches already
+	// queued are delivered, then the body ends CLEANLY (0\r\n\r\n): the silent
+	// truncation. With After 0 the body is empty.
+	Drop FaultKind = "drop"
+	// Abort: as Drop, but the connection is then closed without the
+	// terminating chunk (what BytesSender.abort does).
+	Abort FaultKind = "abort"
+	// Reset: as Abort, but the connection is reset (TCP RST, SO_LINGER 0).
+	Reset FaultKind = "reset"
+	// PrefixCut: after After records, a batch ends right after the next
+	// record's 4-byte length prefix and the body ends cleanly.
+	PrefixCut FaultKind = "prefixcut"
+	// Stall: after After records (flushed), no bytes for Stall, then the
+	// stream continues normally.
+	Stall FaultKind = "stall"
+	// Slow: from record After on, the body is written at Rate bytes/s.
+	Slow FaultKind = "slow"
+	// Excess: one record too many (the next identity) before a clean end.
+	Excess FaultKind = "excess"
+	// Status500: a small endpoint answers 500 with an empty body.
+	Status500 FaultKind = "status500"
+	// Restart: after After records of a stream, every connection is cut and
+	// the listener goes away for Restart, then listens again on the same address.
+	Restart FaultKind = "restart"
+)
+
+// FaultKinds lists the kinds in a stable order.
+var FaultKinds = []FaultKind{Drop, Abort, Reset, PrefixCut, Stall, Slow, Excess, Status500, Restart}
+
+// Fault defaults for zero fields.
+const (
+	DefaultStall   = 5 * time.Second
+	DefaultRate    = 64 << 10 // bytes/s
+	DefaultRestart = 2 * time.Second
+)
+
+// Fault is one injected failure. It applies to the next Count responses it
+// matches (Status500 small responses, every other kind streams; Endpoint, if
+// set, narrows it to one endpoint), then disarms. Several faults may be armed
+// at once; a response collects every armed fault that matches it, and of the
+// ones that end a stream the one with the lowest After wins.
+//
+// In JSON, field names are lowercase and durations are Go duration strings:
+// {"kind":"stall","after":1000,"stall":"3s","endpoint":"transactions"}.
+type Fault struct {
+	Kind FaultKind
+	// After is the number of records appended before the fault fires. A
+	// fault with After past the end of a stream never fires (After equal to
+	// the record count fires just before the end).
+	After uint64
+	// Count is how many matching responses to fault: -1 for all of them; if
+	// zero, 1.
+	Count int
+	// Stall is how long a Stall fault withholds bytes. If zero, 5s.
+	Stall time.Duration
+	// Rate is a Slow fault's rate in bytes per second. If zero, 64 KiB/s.
+	Rate int64
+	// Restart is how long a Restart fault keeps the listener away. If zero, 2s.
+	Restart time.Duration
+	// Endpoint, if not empty, limits the fault to one endpoint, named as in
+	// the path ("transactions", "state_snapshot_chunk", ...).
+	Endpoint string
+}
+
+// ErrBadFault: a fault's kind, count, endpoint or parameters are invalid.
+var ErrBadFault = errors.New("sim: bad fault")
+
+// Validate reports a fault that could never fire as described.
+func (f Fault) Validate() error {
+	if !slices.Contains(FaultKinds, f.Kind) {
+		return fmt.Errorf("%w: unknown kind %q", ErrBadFault, f.Kind)
+	}
+	if f.Count < -1 {
+		return fmt.Errorf("%w: count %d (want -1, 0 or more)", ErrBadFault, f.Count)
+	}
+	if f.Stall < 0 || f.Restart < 0 || f.Rate < 0 {
+		return fmt.Errorf("%w: negative stall, restart or rate", ErrBadFault)
+	}
+	if f.Endpoint != "" {
+		e, ok := endpointByName(f.Endpoint)
+		if !ok {
+			return fmt.Errorf("%w: unknown endpoint %q", ErrBadFault, f.Endpoint)
+		}
+		if e.Streaming() != (f.Kind != Status500) {
+			return fmt.Errorf("%w: %s does not apply to %s", ErrBadFault, f.Kind, f.Endpoint)
+		}
+	}
+	return nil
+}
+
+func endpointByName(name string) (upstream.Endpoint, bool) {
+	for _, e := range upstream.Endpoints() {
+		if e.String() == name {
+			return e, true
+		}
+	}
+	return 0, false
+}
+
+// withDefaults fills zero fields.
+func (f Fault) withDefaults() Fault {
+	if f.Count == 0 {
+		f.Count = 1
+	}
+	if f.Stall == 0 {
+		f.Stall = DefaultStall
+	}
+	if f.Rate == 0 {
+		f.Rate = DefaultRate
+	}
+	if f.Restart == 0 {
+		f.Restart = DefaultRestart
+	}
+	return f
+}
+
+// matches reports whether f applies to a response of endpoint e.
+func (f Fault) matches(e upstream.Endpoint) bool {
+	if f.Endpoint != "" && f.Endpoint != e.String() {
+		return false
+	}
+	return e.Streaming() == (f.Kind != Status500)
+}
+
+// terminal reports whether the kind ends the stream when it fires.
+func (k FaultKind) terminal() bool {
+	switch k {
+	case Drop, Abort, Reset, PrefixCut, Restart:
+		return true
+	}
+	return false
+}
+
+// faultJSON is Fault's wire form for the control API.
+type faultJSON struct {
+	Kind     FaultKind `json:"kind"`
+	After    uint64    `json:"after,omitempty"`
+	Count    int       `json:"count,omitempty"`
+	Stall    string    `json:"stall,omitempty"`
+	Rate     int64     `json:"rate,omitempty"`
+	Restart  string    `json:"restart,omitempty"`
+	Endpoint string    `json:"endpoint,omitempty"`
+}
+
+// MarshalJSON writes durations as Go duration strings.
+func (f Fault) MarshalJSON() ([]byte, error) {
+	j := faultJSON{Kind: f.Kind, After: f.After, Count: f.Count, Rate: f.Rate, Endpoint: f.Endpoint}
+	if f.Stall != 0 {
+		j.Stall = f.Stall.String()
+	}
+	if f.Restart != 0 {
+		j.Restart = f.Restart.String()
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads durations as Go duration strings ("1.5s", "300ms").
+func (f *Fault) UnmarshalJSON(b []byte) error {
+	var j faultJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	out := Fault{Kind: j.Kind, After: j.After, Count: j.Count, Rate: j.Rate, Endpoint: j.Endpoint}
+	for _, d := range []struct {
+		s   string
+		dst *time.Duration
+	}{{j.Stall, &out.Stall}, {j.Restart, &out.Restart}} {
+		if d.s == "" {
+			continue
+		}
+		v, err := time.ParseDuration(d.s)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrBadFault, err)
+		}
+		*d.dst = v
+	}
+	*f = out
+	return nil
+}
+
+// ArmedFault is a fault as the server holds it: how many responses it still
+// applies to and how often it has fired.
+type ArmedFault struct {
+	Fault
+	Remaining int    // responses it still applies to; -1 for unlimited
+	Applied   uint64 // responses it was applied to
+	Fired     uint64 // times it fired (a fault applied past a stream's end does not)
+}
+
+// MarshalJSON flattens the fault and its counters into one object.
+func (a ArmedFault) MarshalJSON() ([]byte, error) {
+	f, err := a.Fault.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	extra, err := json.Marshal(struct {
+		Remaining int    `json:"remaining"`
+		Applied   uint64 `json:"applied"`
+		Fired     uint64 `json:"fired"`
+	}{a.Remaining, a.Applied, a.Fired})
+	if err != nil {
+		return nil, err
+	}
+	// Both are non-empty objects: splice them.
+	return append(append(f[:len(f)-1], ','), extra[1:]...), nil
+}
+
+// faultSet is the armed faults, shared by all connections.
+type faultSet struct {
+	mu    sync.Mutex
+	armed []*armed
+}
+
+type armed struct {
+	f         Fault // with defaults filled
+	orig      Fault // as given
+	remaining int
+	applied   uint64
+	fired     uint64
+}
+
+// appliedFault is a fault picked for one response; fire records its firing.
+type appliedFault struct {
+	Fault
+	a   *armed
+	set *faultSet
+}
+
+func (af appliedFault) fire() {
+	af.set.mu.Lock()
+	af.a.fired++
+	af.set.mu.Unlock()
+}
+
+func (s *faultSet) set(fs []Fault, add bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !add {
+		s.armed = nil
+	}
+	for _, f := range fs {
+		if f.Validate() != nil {
+			continue // never matches: keep the set clean
+		}
+		d := f.withDefaults()
+		s.armed = append(s.armed, &armed{f: d, orig: f, remaining: d.Count})
+	}
+}
+
+func (s *faultSet) list() []ArmedFault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]ArmedFault, 0, len(s.armed))
+	for _, a := range s.armed {
+		out = append(out, ArmedFault{Fault: a.orig, Remaining: a.remaining, Applied: a.applied, Fired: a.fired})
+	}
+	return out
+}
+
+// take picks the faults for one response of endpoint e and counts them down.
+// Exhausted faults stay listed (Remaining 0) until replaced or cleared.
+func (s *faultSet) take(e upstream.Endpoint) []appliedFault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []appliedFault
+	for _, a := range s.armed {
+		if a.remaining == 0 || !a.f.matches(e) {
+			continue
+		}
+		if a.remaining > 0 {
+			a.remaining--
+		}
+		a.applied++
+		out = append(out, appliedFault{Fault: a.f, a: a, set: s})
+	}
+	return out
+}
