@@ -72,6 +72,10 @@ func (p *Proxy) newStream(ctx *fasthttp.RequestCtx, req upstream.Request, framed
 		scanner: upstream.NewRecordScanner(p.cfg.MaxRecordSize),
 		done:    make(chan struct{}),
 	}
+	// A zero xxhash.Digest is not a valid state: Reset sets the seed lanes.
+	s.digest.Reset()
+	s.tail.Reset()
+	s.overlap.Reset()
 	s.ctx, s.cancel = context.WithCancelCause(p.streams)
 	p.active.Add(1)
 	p.inflight.Add(1)
@@ -212,7 +216,11 @@ func (s *stream) writeTo(w io.Writer) (int64, error) {
 	}
 	s.logEnd(http.StatusOK, outcome, nil)
 	if s.framed {
-		if err := fw.End(s.scanner.Records(), outcome); err != nil {
+		var endErr error // not a typed nil: End must see nil for success
+		if outcome != nil {
+			endErr = outcome
+		}
+		if err := fw.End(s.scanner.Records(), endErr); err != nil {
 			return int64(s.sent), err
 		}
 		return int64(s.sent), bw.Flush()

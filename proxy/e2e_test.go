@@ -1,0 +1,224 @@
+package proxy_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/backseal/backseal/framing"
+	"github.com/backseal/backseal/proxy"
+	"github.com/backseal/backseal/sim"
+	"github.com/backseal/backseal/upstream"
+)
+
+// testChain is small enough that a full matrix runs in seconds.
+func testChain() sim.Config {
+	cfg := sim.DefaultConfig()
+	cfg.Epochs = 40
+	cfg.CommittedVersion = 3000
+	cfg.SnapshotInterval = 1000
+	cfg.StateItemsBase = 400
+	return cfg
+}
+
+func startSim(t *testing.T, cfg sim.Config) *sim.Server {
+	t.Helper()
+	s, err := sim.NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// testConfig is the sidecar tuned for tests: short stalls and backoffs.
+func testConfig(upstreamURL string) proxy.Config {
+	cfg := proxy.DefaultConfig()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.AdminListen = "127.0.0.1:0"
+	cfg.Upstream = upstreamURL
+	cfg.StallTimeout = 300 * time.Millisecond
+	cfg.ResumeAttempts = 3
+	cfg.ResumeBackoff = 5 * time.Millisecond
+	cfg.ResumeWindow = 10 * time.Second
+	cfg.CountTimeout = 5 * time.Second
+	return cfg
+}
+
+func startProxy(t *testing.T, cfg proxy.Config) *proxy.Server {
+	t.Helper()
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewJSONHandler(testWriter{t}, nil))
+	}
+	srv, err := proxy.NewServer(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return srv
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(bytes.TrimSpace(p)))
+	return len(p), nil
+}
+
+// clientMode is how a client asks: framed, passthrough with TE: trailers,
+// or plain passthrough like the legacy backup-cli.
+type clientMode string
+
+const (
+	modeFramed   clientMode = "framed"
+	modeTrailers clientMode = "trailers"
+	modePlain    clientMode = "plain"
+)
+
+var allModes = []clientMode{modeFramed, modeTrailers, modePlain}
+
+// result is what a client concluded from a response.
+type result struct {
+	status  int
+	ok      bool   // the client believes it has a complete, good response
+	code    string // the failure the client learned ("" when it only saw a transport error)
+	body    []byte
+	trailer http.Header
+	err     error
+}
+
+func get(t *testing.T, url string, mode clientMode) result {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch mode {
+	case modeFramed:
+		req.Header.Set("Accept", framing.ContentType)
+	case modeTrailers:
+		req.Header.Set("TE", "trailers")
+	}
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Do(req)
+	if err != nil {
+		return result{err: err}
+	}
+	defer resp.Body.Close()
+	r := result{status: resp.StatusCode}
+	if mode == modeFramed && resp.Header.Get("Content-Type") == framing.ContentType {
+		fr := framing.NewReader(resp.Body)
+		r.body, r.err = io.ReadAll(fr)
+		var se *framing.StreamError
+		switch {
+		case r.err == nil:
+			r.ok = resp.StatusCode == http.StatusOK
+		case errors.As(r.err, &se):
+			r.code = se.Code.String()
+		default:
+			t.Errorf("framed stream failed verification (the sidecar must never send a damaged stream): %v", r.err)
+		}
+		return r
+	}
+	r.body, r.err = io.ReadAll(resp.Body)
+	r.trailer = resp.Trailer
+	r.ok = r.err == nil && resp.StatusCode == http.StatusOK
+	if mode == modeTrailers && r.err == nil {
+		switch resp.Trailer.Get(proxy.TrailerStatus) {
+		case "ok":
+		case "error":
+			r.ok = false
+			r.code, _, _ = cutCode(resp.Trailer.Get(proxy.TrailerError))
+		default:
+			t.Errorf("TE: trailers response without %s trailer: %v", proxy.TrailerStatus, resp.Trailer)
+		}
+	}
+	return r
+}
+
+func cutCode(v string) (string, string, bool) {
+	for i := 0; i+1 < len(v); i++ {
+		if v[i] == ':' && v[i+1] == ' ' {
+			return v[:i], v[i+2:], true
+		}
+	}
+	return v, "", false
+}
+
+// checkInvariant is the one promise: a client never sees a clean success
+// whose bytes differ from a clean upstream response.
+func checkInvariant(t *testing.T, r result, want []byte) {
+	t.Helper()
+	if r.ok && !bytes.Equal(r.body, want) {
+		t.Fatalf("SILENT CORRUPTION: client saw success with %d bytes, clean upstream response has %d", len(r.body), len(want))
+	}
+}
+
+func mustParse(t *testing.T, path string) upstream.Request {
+	t.Helper()
+	r, err := upstream.ParsePath(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestCleanStreamsAreByteIdentical(t *testing.T) {
+	cfg := testChain()
+	up := startSim(t, cfg)
+	px := startProxy(t, testConfig(up.URL()))
+	chain := sim.NewChain(cfg)
+	paths := []string{
+		"/db_state",
+		"/state_item_count/3000",
+		"/state_root_proof/3000",
+		"/transaction_range_proof/10/20",
+		"/state_range_proof/3000/" + fmt.Sprintf("%064x", 7),
+		"/transactions/0/500",
+		"/transactions/2990/20", // past the committed version
+		"/transactions/5/0",
+		"/epoch_ending_ledger_infos/0/40",
+		"/epoch_ending_ledger_infos/30/100", // end past the current epoch
+		"/state_snapshot/3000",
+		"/state_snapshot_chunk/3000/100/50",
+		"/state_snapshot_chunk/3000/100000/50", // past the end
+	}
+	for _, path := range paths {
+		for _, mode := range allModes {
+			t.Run(path+"/"+string(mode), func(t *testing.T) {
+				status, want := chain.Body(mustParse(t, path))
+				r := get(t, "http://"+px.Addr()+path, mode)
+				if r.status != status {
+					t.Fatalf("status %d, want %d", r.status, status)
+				}
+				if !r.ok {
+					t.Fatalf("clean stream not reported ok: code %q err %v", r.code, r.err)
+				}
+				if !bytes.Equal(r.body, want) {
+					t.Fatalf("body differs: %d bytes, want %d", len(r.body), len(want))
+				}
+			})
+		}
+	}
+}
+
+func xxh64Hex(b []byte) string { return fmt.Sprintf("%016x", xxhash.Sum64(b)) }

@@ -1,0 +1,120 @@
+package proxy_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/backseal/backseal/sim"
+)
+
+// streamPaths are the four streaming endpoints, sized so that a fault after
+// a few records always leaves records missing.
+var streamPaths = []string{
+	"/transactions/100/400",
+	"/epoch_ending_ledger_infos/0/40",
+	"/state_snapshot/3000",
+	"/state_snapshot_chunk/3000/50/300",
+}
+
+// faultCase is one upstream fault and what the client must learn when the
+// sidecar cannot heal it.
+type faultCase struct {
+	kind     sim.FaultKind
+	wantCode string // for a persistent fault
+	heals    bool   // a transient one heals by resume
+}
+
+var faultCases = []faultCase{
+	{sim.Drop, "truncated", true},
+	{sim.Abort, "upstream-aborted", true},
+	{sim.Reset, "upstream-reset", true},
+	{sim.PrefixCut, "incomplete-record", true},
+	{sim.Stall, "upstream-stalled", true},
+	{sim.Excess, "excess-records", false},
+}
+
+// TestFaultMatrix drives every streaming endpoint × fault × client mode ×
+// transient/persistent through a real sidecar and simulator and checks the
+// invariant on every response; transient faults must heal and persistent
+// ones must reach the client as the right failure.
+func TestFaultMatrix(t *testing.T) {
+	cfg := testChain()
+	chain := sim.NewChain(cfg)
+	for _, path := range streamPaths {
+		_, want := chain.Body(mustParse(t, path))
+		for _, fc := range faultCases {
+			for _, persistent := range []bool{false, true} {
+				for _, mode := range allModes {
+					name := fmt.Sprintf("%s/%s/%s/persistent=%v", path, fc.kind, mode, persistent)
+					t.Run(name, func(t *testing.T) {
+						t.Parallel()
+						up := startSim(t, cfg)
+						px := startProxy(t, testConfig(up.URL()))
+						f := sim.Fault{Kind: fc.kind, After: 23, Count: 1, Stall: 3 * time.Second}
+						if persistent {
+							f.After, f.Count = 7, -1
+						}
+						up.SetFaults(f)
+						r := get(t, "http://"+px.Addr()+path, mode)
+						checkInvariant(t, r, want)
+						switch {
+						case !persistent && fc.heals:
+							if !r.ok {
+								t.Fatalf("transient %s did not heal: code %q err %v", fc.kind, r.code, r.err)
+							}
+						case r.ok:
+							t.Fatalf("persistent %s reached the client as a success", fc.kind)
+						case mode != modePlain && r.code != fc.wantCode:
+							t.Fatalf("client learned %q, want %q (err %v)", r.code, fc.wantCode, r.err)
+						case mode == modePlain && r.err == nil:
+							t.Fatalf("plain client saw no error for %s", fc.kind)
+						}
+					})
+				}
+			}
+		}
+	}
+}
+
+// TestPrunedStart: the node answers 200 and then cuts the body with no
+// record when the range is pruned. No client may take that as success.
+func TestPrunedStart(t *testing.T) {
+	cfg := testChain()
+	cfg.PrunedBelow = 1500
+	up := startSim(t, cfg)
+	px := startProxy(t, testConfig(up.URL()))
+	for _, path := range []string{"/transactions/100/50", "/state_snapshot/1000", "/state_snapshot_chunk/1000/0/10"} {
+		for _, mode := range allModes {
+			t.Run(path+"/"+string(mode), func(t *testing.T) {
+				r := get(t, "http://"+px.Addr()+path, mode)
+				if r.ok {
+					t.Fatalf("pruned range reached the client as a success (%d bytes)", len(r.body))
+				}
+			})
+		}
+	}
+}
+
+// TestRestartHeals: the node restarts mid-stream; the sidecar resumes once
+// it is back, and the client sees one seamless stream.
+func TestRestartHeals(t *testing.T) {
+	cfg := testChain()
+	chain := sim.NewChain(cfg)
+	for _, mode := range allModes {
+		t.Run(string(mode), func(t *testing.T) {
+			up := startSim(t, cfg)
+			pc := testConfig(up.URL())
+			pc.ResumeAttempts = 8
+			px := startProxy(t, pc)
+			up.SetFaults(sim.Fault{Kind: sim.Restart, After: 50, Count: 1, Restart: 300 * time.Millisecond})
+			path := "/transactions/0/800"
+			_, want := chain.Body(mustParse(t, path))
+			r := get(t, "http://"+px.Addr()+path, mode)
+			checkInvariant(t, r, want)
+			if !r.ok {
+				t.Fatalf("restart did not heal: code %q err %v", r.code, r.err)
+			}
+		})
+	}
+}
