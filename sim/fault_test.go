@@ -173,6 +173,30 @@ func TestFaultStall(t *testing.T) {
 	if !bytes.Equal(sc.body, want) {
 		t.Fatal("a stalled stream must continue normally")
 	}
+
+	// Through Go's client: complete, and no faster than the stall.
+	s.SetFaults(Fault{Kind: Stall, After: 10, Stall: stall})
+	start = time.Now()
+	_, body, err := httpGet(t, newClient(t), s.URL(), faultPath)
+	if err != nil || !bytes.Equal(body, want) || time.Since(start) < stall/2 {
+		t.Fatalf("net/http: %v, %d bytes, %v", err, len(body), time.Since(start))
+	}
+}
+
+// On HTTP/1.0 the body is close-delimited: an abort looks like a clean end.
+func TestFaultAbortHTTP10(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, testConfig())
+	want := cleanBody(t, s, faultPath)
+	s.SetFaults(Fault{Kind: Abort, After: 100})
+	c := dial(t, s.Addr())
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET "+faultPath+" HTTP/1.0\r\n\r\n")
+	all, err := io.ReadAll(c)
+	_, body, _ := bytes.Cut(all, []byte("\r\n\r\n"))
+	if err != nil || len(body) >= len(want) || !isPrefixOnBoundary(t, body, want) {
+		t.Fatalf("HTTP/1.0 abort: %v, %d of %d bytes", err, len(body), len(want))
+	}
 }
 
 // chunkReader reads a chunked body one chunk at a time.
