@@ -71,6 +71,10 @@ func TestControlAPI(t *testing.T) {
 		listed[0]["stall"] != "1.5s" || listed[1]["remaining"] != float64(-1) || listed[2]["applied"] != float64(0) {
 		t.Fatalf("GET: %d %s", code, body)
 	}
+	var armed []ArmedFault
+	if err := json.Unmarshal([]byte(body), &armed); err != nil || len(armed) != 3 || armed[1].Remaining != -1 || armed[0].Stall != 1500*time.Millisecond {
+		t.Fatalf("ArmedFault round trip: %v %+v", err, armed)
+	}
 	for _, bad := range []string{`[{"kind":"nope"}]`, `{"kind":"stall","stall":"soon"}`, `{"kind":"status500","endpoint":"transactions"}`, `nonsense`} {
 		if code, _ := do("PUT", "/faults", bad); code != 400 {
 			t.Errorf("PUT %s: %d, want 400", bad, code)

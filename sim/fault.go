@@ -225,6 +225,24 @@ func (a ArmedFault) MarshalJSON() ([]byte, error) {
 	return append(append(f[:len(f)-1], ','), extra[1:]...), nil
 }
 
+// UnmarshalJSON reads what MarshalJSON writes (Fault's own UnmarshalJSON
+// would otherwise be promoted and drop the counters).
+func (a *ArmedFault) UnmarshalJSON(b []byte) error {
+	var counters struct {
+		Remaining int    `json:"remaining"`
+		Applied   uint64 `json:"applied"`
+		Fired     uint64 `json:"fired"`
+	}
+	if err := json.Unmarshal(b, &counters); err != nil {
+		return err
+	}
+	if err := a.Fault.UnmarshalJSON(b); err != nil {
+		return err
+	}
+	a.Remaining, a.Applied, a.Fired = counters.Remaining, counters.Applied, counters.Fired
+	return nil
+}
+
 // faultSet is the armed faults, shared by all connections.
 type faultSet struct {
 	mu    sync.Mutex
