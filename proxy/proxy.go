@@ -107,6 +107,15 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 	if i := bytes.IndexByte(target, '?'); i >= 0 {
 		target = target[:i]
 	}
+	// warp's GET filter is outermost: any other method is 405, even on an
+	// unknown path, with warp's own body.
+	if !ctx.IsGet() {
+		ctx.Response.Header.Set("Allow", "GET")
+		ctx.SetContentType("text/plain; charset=utf-8")
+		ctx.SetBodyString("HTTP method not allowed")
+		p.reject(ctx, fasthttp.StatusMethodNotAllowed, start)
+		return
+	}
 	req, err := upstream.ParsePath(string(target))
 	switch {
 	case errors.Is(err, upstream.ErrNotFound):
@@ -114,10 +123,6 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 		return
 	case err != nil:
 		p.reject(ctx, fasthttp.StatusBadRequest, start)
-		return
-	case !ctx.IsGet():
-		ctx.Response.Header.Set("Allow", "GET")
-		p.reject(ctx, fasthttp.StatusMethodNotAllowed, start)
 		return
 	}
 	framed := headerHasToken(&ctx.Request.Header, "Accept", framing.ContentType)
@@ -143,10 +148,9 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 }
 
 // reject answers a request the legacy service itself would refuse, as it
-// does: the status and an empty body. Nothing goes upstream.
+// does: the status and (but for 405) an empty body. Nothing goes upstream.
 func (p *Proxy) reject(ctx *fasthttp.RequestCtx, status int, start time.Time) {
 	ctx.SetStatusCode(status)
-	ctx.Response.Header.SetNoDefaultContentType(true)
 	p.log.Info("request", "path", string(ctx.Request.Header.RequestURI()), "method", string(ctx.Method()),
 		"status", status, "outcome", "rejected", "client", p.clientAddr(ctx), "duration_ms", msSince(start))
 }

@@ -246,6 +246,7 @@ func TestHeadersMatchTheLegacyService(t *testing.T) {
 func TestLocalValidation(t *testing.T) {
 	up := startSim(t, testChain())
 	px := startProxy(t, testConfig(up.URL()))
+	ref := startSim(t, testChain()) // the legacy service's own answers, for comparison
 	before := totalRequests(up)
 	tests := []struct {
 		method, path string
@@ -260,12 +261,19 @@ func TestLocalValidation(t *testing.T) {
 		{"GET", "/transactions/../db_state", 400},
 		{"POST", "/db_state", 405},
 		{"DELETE", "/transactions/1/2", 405},
+		{"PUT", "/nope", 405}, // warp's method filter comes first
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
 			r := rawDo(t, px.Addr(), tt.method, tt.path)
-			if !strings.Contains(r.statusLine, " "+strconv.Itoa(tt.status)+" ") || len(r.body) != 0 {
-				t.Fatalf("%s %s = %q with %d body bytes, want %d and empty", tt.method, tt.path, r.statusLine, len(r.body), tt.status)
+			direct := rawDo(t, ref.Addr(), tt.method, tt.path)
+			if !strings.Contains(r.statusLine, " "+strconv.Itoa(tt.status)+" ") {
+				t.Fatalf("%s %s = %q, want %d", tt.method, tt.path, r.statusLine, tt.status)
+			}
+			if r.statusLine != direct.statusLine || !bytes.Equal(r.body, direct.body) ||
+				r.header.Get("Content-Type") != direct.header.Get("Content-Type") {
+				t.Fatalf("sidecar answered %q %q %q; the legacy service %q %q %q", r.statusLine, r.header.Get("Content-Type"), r.body,
+					direct.statusLine, direct.header.Get("Content-Type"), direct.body)
 			}
 		})
 	}

@@ -82,8 +82,9 @@ var (
 // ParsePath validates an origin-form path exactly as the legacy service's
 // routes do: no percent-decoding, no empty or extra segments, decimal u64
 // parameters as Rust's u64::from_str takes them (an optional '+', no other
-// sign, no spaces, no overflow), and 64 lowercase hex digits for a key. The
-// query string, if any, must already be removed.
+// sign, no spaces, no overflow), and 64 hex digits for a key (the node's
+// HashValue parser takes either case; Path sends lowercase). The query
+// string, if any, must already be removed.
 func ParsePath(path string) (Request, error) {
 	rest, ok := strings.CutPrefix(path, "/")
 	if !ok {
@@ -136,11 +137,11 @@ func ParsePath(path string) (Request, error) {
 	}
 	if spec.key {
 		k := segs[spec.params]
-		if len(k) != 64 || strings.ToLower(k) != k {
-			return Request{}, fmt.Errorf("%w: %s key must be 64 lowercase hex digits", ErrBadPath, name)
+		if len(k) != 64 {
+			return Request{}, fmt.Errorf("%w: %s key must be 64 hex digits", ErrBadPath, name)
 		}
 		if _, err := hex.Decode(req.Key[:], []byte(k)); err != nil {
-			return Request{}, fmt.Errorf("%w: %s key must be 64 lowercase hex digits", ErrBadPath, name)
+			return Request{}, fmt.Errorf("%w: %s key must be 64 hex digits", ErrBadPath, name)
 		}
 	}
 	return req, nil

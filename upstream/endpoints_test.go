@@ -47,7 +47,7 @@ func TestParsePath(t *testing.T) {
 		{"dot segment", "/transactions/../db_state", ErrBadPath, 0, [3]uint64{}, ""},
 		{"short key", "/state_range_proof/7/abcd", ErrBadPath, 0, [3]uint64{}, ""},
 		{"0x key", "/state_range_proof/7/0x" + key[2:], ErrBadPath, 0, [3]uint64{}, ""},
-		{"upper key", "/state_range_proof/7/" + strings.ToUpper(key), ErrBadPath, 0, [3]uint64{}, ""},
+		{"upper key, as the node's parser takes it", "/state_range_proof/7/" + strings.ToUpper(key), nil, StateRangeProof, [3]uint64{7}, "/state_range_proof/7/" + key},
 		{"non-hex key", "/state_range_proof/7/" + strings.Repeat("zz", 32), ErrBadPath, 0, [3]uint64{}, ""},
 	}
 	for _, tt := range tests {
