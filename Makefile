@@ -37,7 +37,16 @@ fuzz:
 demo: build
 	./$(BIN) demo
 
-bench:
+# End-to-end harness (bench/): simulator, backseal passthrough and framed, nginx and
+# HAProxy, interleaved; rewrites the e2e section of docs/BENCHMARKS.md and
+# docs/bench-throughput.png. Quick run: make bench BENCHFLAGS='-size 256MiB -rounds 3'
+BENCHFLAGS ?=
+bench: build
+	$(GO) run ./bench/cmd/e2ebench -backseal $(BIN) $(BENCHFLAGS)
+
+# Go micro-benchmarks of every package.
+.PHONY: bench-go
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 lint: fmt-check vet
