@@ -142,7 +142,7 @@ func get(t *testing.T, url string, mode clientMode) result {
 	r.body, r.err = io.ReadAll(resp.Body)
 	r.trailer = resp.Trailer
 	r.ok = r.err == nil && resp.StatusCode == http.StatusOK
-	if mode == modeTrailers && r.err == nil {
+	if mode == modeTrailers && r.err == nil && resp.StatusCode == http.StatusOK {
 		switch resp.Trailer.Get(proxy.TrailerStatus) {
 		case "ok":
 		case "error":

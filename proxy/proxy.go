@@ -90,6 +90,9 @@ func New(cfg Config, log *slog.Logger) (*Proxy, error) {
 	return p, nil
 }
 
+// ActiveStreams is the number of responses whose upstream exchange is open.
+func (p *Proxy) ActiveStreams() int64 { return p.active.Load() }
+
 // orNegative maps the config's "0 = none" to the client's "negative = none".
 func orNegative(n int) int {
 	if n == 0 {

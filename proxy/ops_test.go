@@ -1,0 +1,353 @@
+package proxy_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/backseal/backseal/framing"
+	"github.com/backseal/backseal/proxy"
+	"github.com/backseal/backseal/sim"
+)
+
+// syncBuffer collects log lines from concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// lines returns the JSON log records whose msg is msg.
+func (b *syncBuffer) lines(t *testing.T, msg string) []map[string]any {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	sc := bufio.NewScanner(bytes.NewReader(b.buf.Bytes()))
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("log line is not JSON: %q", sc.Text())
+		}
+		if m["msg"] == msg {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func startProxyWithLog(t *testing.T, cfg proxy.Config) (*proxy.Server, *syncBuffer) {
+	t.Helper()
+	logs := &syncBuffer{}
+	srv, err := proxy.NewServer(cfg, slog.New(slog.NewJSONHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv, logs
+}
+
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > limit {
+			t.Fatalf("%s: not within %v", what, limit)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// TestRequestLogLine: one JSON line per request with the fields operators
+// filter on, and the client address from X-Forwarded-For only when the hop
+// that sent it is trusted.
+func TestRequestLogLine(t *testing.T) {
+	up := startSim(t, testChain())
+	for _, tc := range []struct {
+		name    string
+		trusted []string
+		want    string
+	}{
+		{"untrusted peer", nil, "127.0.0.1"},
+		{"trusted load balancer", []string{"127.0.0.0/8"}, "203.0.113.9"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(up.URL())
+			cfg.TrustedProxies = tc.trusted
+			px, logs := startProxyWithLog(t, cfg)
+			req, _ := http.NewRequest("GET", "http://"+px.Addr()+"/transactions/0/20", nil)
+			req.Header.Set("X-Forwarded-For", "198.51.100.1, 203.0.113.9")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			var lines []map[string]any
+			waitFor(t, 2*time.Second, "request log line", func() bool { lines = logs.lines(t, "request"); return len(lines) == 1 })
+			l := lines[0]
+			for key, want := range map[string]any{"endpoint": "transactions", "path": "/transactions/0/20", "mode": "passthrough",
+				"status": 200.0, "outcome": "ok", "records": 20.0, "resumes": 0.0, "client": tc.want} {
+				if l[key] != want {
+					t.Errorf("log %s = %v, want %v (line %v)", key, l[key], want, l)
+				}
+			}
+			if _, ok := l["duration_ms"]; !ok {
+				t.Errorf("log line lacks duration_ms: %v", l)
+			}
+		})
+	}
+}
+
+// TestClientGoneCancelsUpstream: a client that disconnects while the
+// upstream is silent is noticed and the upstream request canceled quickly,
+// not only at the next write.
+func TestClientGoneCancelsUpstream(t *testing.T) {
+	up := startSim(t, testChain())
+	cfg := testConfig(up.URL())
+	cfg.StallTimeout = 30 * time.Second // the stall must not end it first
+	px := startProxy(t, cfg)
+	up.SetFaults(sim.Fault{Kind: sim.Stall, After: 5, Count: 1, Stall: 20 * time.Second})
+	c, err := net.Dial("tcp", px.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "GET /transactions/0/100 HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(c)
+	if _, err := br.ReadString('\n'); err != nil { // the status line: the stream is open
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "stream open", func() bool { return px.Proxy().ActiveStreams() == 1 })
+	c.Close()
+	took := waitFor(t, 3*time.Second, "upstream canceled after the client left", func() bool { return px.Proxy().ActiveStreams() == 0 })
+	t.Logf("upstream canceled %v after the client left", took)
+}
+
+// TestDrainEndsStreamsAsFailures: on shutdown, /readyz fails at once, and a
+// stream still running at the drain deadline ends as a failure (shutdown),
+// never as a clean end.
+func TestDrainEndsStreamsAsFailures(t *testing.T) {
+	for _, mode := range allModes {
+		t.Run(string(mode), func(t *testing.T) {
+			up := startSim(t, testChain())
+			cfg := testConfig(up.URL())
+			cfg.StallTimeout = 30 * time.Second
+			srv, err := proxy.NewServer(cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := srv.Start(); err != nil {
+				t.Fatal(err)
+			}
+			up.SetFaults(sim.Fault{Kind: sim.Stall, After: 5, Count: 1, Stall: 20 * time.Second})
+			results := make(chan result, 1)
+			go func() { results <- get(t, "http://"+srv.Addr()+"/transactions/0/100", mode) }()
+			waitFor(t, 5*time.Second, "stream open", func() bool { return srv.Proxy().ActiveStreams() == 1 })
+
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			drained := make(chan struct{})
+			go func() { srv.Shutdown(ctx); close(drained) }()
+			waitFor(t, 2*time.Second, "/readyz failing", func() bool {
+				resp, err := http.Get("http://" + srv.AdminAddr() + "/readyz")
+				if err != nil {
+					return false
+				}
+				resp.Body.Close()
+				return resp.StatusCode == http.StatusServiceUnavailable
+			})
+			r := <-results
+			<-drained
+			if r.ok {
+				t.Fatal("a stream cut by the drain deadline reached the client as a success")
+			}
+			if mode != modePlain && r.code != "shutdown" {
+				t.Fatalf("client learned %q, want shutdown (err %v)", r.code, r.err)
+			}
+		})
+	}
+}
+
+func TestAdminEndpoints(t *testing.T) {
+	up := startSim(t, testChain())
+	px := startProxy(t, testConfig(up.URL()))
+	status := func(path string) int {
+		resp, err := http.Get("http://" + px.AdminAddr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := status("/healthz"); got != 200 {
+		t.Fatalf("/healthz = %d", got)
+	}
+	if got := status("/readyz"); got != 200 {
+		t.Fatalf("/readyz with a healthy upstream = %d", got)
+	}
+	up.Close()
+	if got := status("/readyz"); got != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz with the upstream down = %d, want 503", got)
+	}
+	if got := status("/healthz"); got != 200 {
+		t.Fatalf("/healthz must not depend on the upstream: %d", got)
+	}
+}
+
+// TestUpstreamStatusPassesThrough: a small endpoint's 500 stays 500; in
+// framed mode the end frame says upstream-status.
+func TestUpstreamStatusPassesThrough(t *testing.T) {
+	up := startSim(t, testChain())
+	px := startProxy(t, testConfig(up.URL()))
+	for _, mode := range allModes {
+		r := get(t, "http://"+px.Addr()+"/state_item_count/7", mode)
+		if r.status != 500 || r.ok {
+			t.Fatalf("%s: status %d ok %v, want 500 and not ok", mode, r.status, r.ok)
+		}
+		if mode == modeFramed && r.code != "upstream-status" {
+			t.Fatalf("framed: code %q, want upstream-status", r.code)
+		}
+	}
+}
+
+// TestExpectedRecordsHeader: when the count is known before the first byte
+// (a cached snapshot count), the sidecar says so for progress displays.
+func TestExpectedRecordsHeader(t *testing.T) {
+	up := startSim(t, testChain())
+	px := startProxy(t, testConfig(up.URL()))
+	url := "http://" + px.Addr() + "/state_snapshot_chunk/3000/0/100"
+	for i := range 2 { // the first request fills the count cache
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if i == 1 && resp.Header.Get(proxy.HeaderExpectedRecords) != "100" {
+			t.Fatalf("%s = %q, want 100", proxy.HeaderExpectedRecords, resp.Header.Get(proxy.HeaderExpectedRecords))
+		}
+	}
+}
+
+// TestResumeMismatchIsCaught: when a resumed response disagrees with the
+// partial record already sent (here: the node was replaced by one with other
+// data mid-stream), the stream fails; it never splices different bytes.
+func TestResumeMismatchIsCaught(t *testing.T) {
+	cfgA := testChain()
+	cfgB := testChain()
+	cfgB.Seed = cfgA.Seed + 1
+	a := startSim(t, cfgA)
+	addr := a.Addr()
+	pc := testConfig(a.URL())
+	pc.ResumeBackoff = time.Second // room to swap the node
+	pc.ResumeAttempts = 1
+	px := startProxy(t, pc)
+	// The stream ends cleanly right after record 50's length prefix.
+	a.SetFaults(sim.Fault{Kind: sim.PrefixCut, After: 50, Count: 1})
+	results := make(chan result, 1)
+	go func() { results <- get(t, "http://"+px.Addr()+"/transactions/0/200", modeFramed) }()
+	waitFor(t, 5*time.Second, "prefixcut fired", func() bool { return a.Stats().FaultsFired[sim.PrefixCut] == 1 })
+	a.Close()
+	b, err := sim.NewServer(cfgB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(addr); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	r := <-results
+	if r.ok {
+		t.Fatal("a stream spliced from two different chains reached the client as a success")
+	}
+	if r.code != "resume-mismatch" {
+		t.Fatalf("code %q, want resume-mismatch (err %v)", r.code, r.err)
+	}
+}
+
+// TestSlowClientBoundedMemory: a client slower than the upstream slows the
+// upstream read; the sidecar's heap does not grow with the stream.
+func TestSlowClientBoundedMemory(t *testing.T) {
+	size := int64(1 << 30)
+	if raceEnabled || testing.Short() {
+		size = 96 << 20 // the race detector makes 1 GiB take minutes
+	}
+	cfg := testChain()
+	cfg.CommittedVersion = 2_000_000
+	up := startSim(t, cfg)
+	px := startProxy(t, testConfig(up.URL()))
+	req, _ := http.NewRequest("GET", "http://"+px.Addr()+"/transactions/0/2000000", nil)
+	req.Header.Set("Accept", framing.ContentType)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+
+	// Live heap after a collection: what the stream retains, not garbage
+	// waiting for the collector.
+	live := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	base := live()
+	var peak uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				peak = max(peak, live())
+			}
+		}
+	}()
+	// Read at a throttled pace: a burst, then a pause.
+	buf := make([]byte, 32<<10)
+	var n int64
+	for n < size {
+		m, err := io.ReadFull(resp.Body, buf)
+		n += int64(m)
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", n, err)
+		}
+		if n%(8<<20) < int64(len(buf)) {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	close(stop)
+	<-sampled
+	growth := int64(peak) - int64(base)
+	t.Logf("streamed %d MiB to a throttled client; live heap grew by %d KiB at peak", n>>20, growth>>10)
+	// One stream's buffers (copy buffer, frame buffer, the upstream
+	// transport's read buffer, the simulator's queue of 100 batches) are a
+	// few MiB at most; growth with the stream's size would blow far past.
+	if growth > 8<<20 {
+		t.Fatalf("live heap grew by %d KiB while streaming: memory is not bounded per stream", growth>>10)
+	}
+}
+
