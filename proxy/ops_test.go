@@ -350,4 +350,3 @@ func TestSlowClientBoundedMemory(t *testing.T) {
 		t.Fatalf("live heap grew by %d KiB while streaming: memory is not bounded per stream", growth>>10)
 	}
 }
-
