@@ -86,8 +86,10 @@ func Fetch(ctx context.Context, url string, w io.Writer) (Summary, error) {
 	return defaultClient.Fetch(ctx, url, w)
 }
 
-func (c *Client) connectTimeout() time.Duration { return orDefault(c.ConnectTimeout, DefaultConnectTimeout) }
-func (c *Client) stallTimeout() time.Duration   { return orDefault(c.StallTimeout, DefaultStallTimeout) }
+func (c *Client) connectTimeout() time.Duration {
+	return orDefault(c.ConnectTimeout, DefaultConnectTimeout)
+}
+func (c *Client) stallTimeout() time.Duration { return orDefault(c.StallTimeout, DefaultStallTimeout) }
 
 func orDefault(d, def time.Duration) time.Duration {
 	switch {
