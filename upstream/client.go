@@ -40,6 +40,9 @@ type ClientConfig struct {
 	UserAgent string
 	// Logger receives retry notices. If nil, slog.Default().
 	Logger *slog.Logger
+	// Inject, if set, adds headers derived from a request's context to every
+	// upstream request (the W3C trace context, for one).
+	Inject func(ctx context.Context, h http.Header)
 }
 
 // ErrUnavailable is returned by Client.Open and the count lookups when the
@@ -64,6 +67,7 @@ type Client struct {
 	transport *http.Transport
 	rc        *retryablehttp.Client
 	userAgent string
+	inject    func(context.Context, http.Header)
 
 	countsMu sync.Mutex
 	counts   map[uint64]uint64 // state_item_count results: immutable per version
@@ -117,9 +121,12 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		DisableCompression: true,
 		// HTTP/1.1 only: the node speaks nothing else, and a non-nil empty
 		// map keeps net/http from negotiating h2 over TLS.
-		TLSNextProto:    map[string]func(string, *tls.Conn) http.RoundTripper{},
-		ReadBufferSize:  64 << 10,
-		WriteBufferSize: 4 << 10,
+		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},
+		// The node's headers are a few lines; an upstream that sends endless
+		// headers fails fast instead of growing a buffer.
+		MaxResponseHeaderBytes: 64 << 10,
+		ReadBufferSize:         64 << 10,
+		WriteBufferSize:        4 << 10,
 	}
 	rc := retryablehttp.NewClient()
 	// Never set http.Client.Timeout: it would cap a whole streamed body.
@@ -134,6 +141,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		transport: transport,
 		rc:        rc,
 		userAgent: cfg.UserAgent,
+		inject:    cfg.Inject,
 		counts:    make(map[uint64]uint64),
 	}, nil
 }
@@ -168,6 +176,9 @@ func (c *Client) Open(ctx context.Context, req Request, header http.Header) (*ht
 		r.Header[k] = v
 	}
 	r.Header.Set("User-Agent", c.userAgent)
+	if c.inject != nil {
+		c.inject(ctx, r.Header)
+	}
 	resp, err := c.rc.Do(r)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -31,16 +31,17 @@ var endpointSpec = [numEndpoints]struct {
 	params    int  // decimal u64 parameters
 	key       bool // a trailing 64-hex-digit key follows the numbers
 	streaming bool
+	route     string // the path template, for traces and dashboards
 }{
-	DBState:                {"db_state", 0, false, false},
-	StateItemCount:         {"state_item_count", 1, false, false},
-	StateRangeProof:        {"state_range_proof", 1, true, false},
-	StateRootProof:         {"state_root_proof", 1, false, false},
-	TransactionRangeProof:  {"transaction_range_proof", 2, false, false},
-	StateSnapshot:          {"state_snapshot", 1, false, true},
-	StateSnapshotChunk:     {"state_snapshot_chunk", 3, false, true},
-	EpochEndingLedgerInfos: {"epoch_ending_ledger_infos", 2, false, true},
-	Transactions:           {"transactions", 2, false, true},
+	DBState:                {"db_state", 0, false, false, "/db_state"},
+	StateItemCount:         {"state_item_count", 1, false, false, "/state_item_count/{version}"},
+	StateRangeProof:        {"state_range_proof", 1, true, false, "/state_range_proof/{version}/{end_key}"},
+	StateRootProof:         {"state_root_proof", 1, false, false, "/state_root_proof/{version}"},
+	TransactionRangeProof:  {"transaction_range_proof", 2, false, false, "/transaction_range_proof/{first_version}/{last_version}"},
+	StateSnapshot:          {"state_snapshot", 1, false, true, "/state_snapshot/{version}"},
+	StateSnapshotChunk:     {"state_snapshot_chunk", 3, false, true, "/state_snapshot_chunk/{version}/{start_idx}/{limit}"},
+	EpochEndingLedgerInfos: {"epoch_ending_ledger_infos", 2, false, true, "/epoch_ending_ledger_infos/{start_epoch}/{end_epoch}"},
+	Transactions:           {"transactions", 2, false, true, "/transactions/{start_version}/{num_transactions}"},
 }
 
 // Endpoints lists all endpoints in a stable order.
@@ -58,6 +59,15 @@ func (e Endpoint) String() string {
 		return fmt.Sprintf("endpoint(%d)", uint8(e))
 	}
 	return endpointSpec[e].name
+}
+
+// Route returns the endpoint's path template, e.g.
+// "/transactions/{start_version}/{num_transactions}".
+func (e Endpoint) Route() string {
+	if e >= numEndpoints {
+		return ""
+	}
+	return endpointSpec[e].route
 }
 
 // Streaming reports whether the endpoint's body is a stream of size-prefixed
