@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 FUZZTIME  ?= 3s
 PKGS      := ./...
 
-.PHONY: all build test vet fmt-check unit fuzz demo bench lint docker clean
+.PHONY: all build test vet fmt-check unit fuzz demo bench lint docker clean chaos
 
 all: build
 
@@ -35,6 +35,12 @@ fuzz:
 	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg > /tmp/backseal-fuzz.log 2>&1 || { cat /tmp/backseal-fuzz.log; exit 1; }; \
 	  done; \
 	done
+
+# The chaos test at length (make test runs it for 3 s): CHAOS=60s by default.
+CHAOS ?= 60s
+chaos:
+	BACKSEAL_CHAOS_DURATION=$(CHAOS) BACKSEAL_CHAOS_REPORT=$(CURDIR)/chaos-report.json \
+	  $(GO) test -count=1 -timeout 30m -run '^TestChaos$$' -v ./proxy | grep -v '^=== '
 
 demo: build
 	./$(BIN) demo
