@@ -49,10 +49,11 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.PrefixSplit, "prefix-split", false, "older nodes: a batch may end right after a length prefix")
 	fs.BoolVar(&cfg.EmptyMethodNotAllowed, "empty-405", false, "answer non-GET with an empty 405 instead of warp's text body")
 	var f sim.Fault
-	kind := fs.String("fault", "", "arm a fault at start: drop, abort, reset, prefixcut, stall, slow, excess, status500, restart")
+	kind := fs.String("fault", "", "arm a fault at start: drop, abort, reset, prefixcut, stall, slow, excess, status500, restart;\n"+
+		"or a lie the node never tells: hugeprefix, badchunk, cllong, clshort, http10, garbage, silent, endlessheaders")
 	fs.Uint64Var(&f.After, "fault-after", 0, "records sent before the fault fires")
 	fs.IntVar(&f.Count, "fault-count", 1, "responses to fault; -1 for all")
-	fs.DurationVar(&f.Stall, "stall", sim.DefaultStall, "stall: how long no bytes flow")
+	fs.DurationVar(&f.Stall, "stall", 0, "stall: how long no bytes flow (0: 5s); silent: how long the request goes unanswered before a close (0: until the client closes)")
 	fs.Int64Var(&f.Rate, "rate", sim.DefaultRate, "slow: bytes per second")
 	fs.DurationVar(&f.Restart, "restart-for", sim.DefaultRestart, "restart: how long the listener is away")
 	fs.StringVar(&f.Endpoint, "fault-endpoint", "", "limit the fault to one endpoint, e.g. transactions")

@@ -14,8 +14,9 @@ import (
 // FaultKind names a failure the simulator can inject.
 type FaultKind string
 
-// Fault kinds. All but Status500 apply to streams; After counts the records
-// the producer has appended when the fault fires.
+// Fault kinds the node itself can produce. All but Status500 apply to
+// streams; After counts the records the producer has appended when the
+// fault fires.
 const (
 	// Drop: the producer is dropped after After records, as in a panic or a
 	// cancelled task. Its unflushed partial batch is lost, batches already
@@ -44,8 +45,54 @@ const (
 	Restart FaultKind = "restart"
 )
 
+// Lies: what the real node never sends, but a broken node, a middlebox or an
+// impostor on the port could. They test that a client of the upstream maps
+// each to a failure and allocates nothing by what the upstream claims.
+const (
+	// HugePrefix (streams): after After records, the next record goes out
+	// with its length prefix replaced by HugePrefixLength (its real payload
+	// follows), then the body ends cleanly.
+	HugePrefix FaultKind = "hugeprefix"
+	// BadChunk (streams): after After records (flushed), a malformed
+	// chunk-size line (BadChunkLine), then the connection closes. On a
+	// close-delimited (HTTP/1.0) body there is no chunk to break: it just
+	// closes, as Abort.
+	BadChunk FaultKind = "badchunk"
+	// CLLong (small endpoints): content-length is CLLongExtra more than the
+	// body that follows; then the connection closes.
+	CLLong FaultKind = "cllong"
+	// CLShort (small endpoints): the head declares the value's true length,
+	// then the value is written twice (more bytes than declared); the
+	// connection stays open, so the surplus is what the next response on it
+	// would start with.
+	CLShort FaultKind = "clshort"
+	// HTTP10 (streams): the response is HTTP/1.0 and close-delimited even to
+	// an HTTP/1.1 request; if After is within the stream, it is cut there as
+	// Abort, which on such a body looks exactly like a clean end.
+	HTTP10 FaultKind = "http10"
+	// Garbage (any endpoint): a garbage status line (GarbageHead), then close.
+	Garbage FaultKind = "garbage"
+	// Silent (any endpoint): the request is read and never answered; the
+	// connection closes after Stall (zero: only when the client or the
+	// server closes it).
+	Silent FaultKind = "silent"
+	// EndlessHeaders (any endpoint): a 200 status line, then header lines
+	// that never end, until the peer closes or EndlessHeadersCap bytes.
+	EndlessHeaders FaultKind = "endlessheaders"
+)
+
+// What the lies put on the wire.
+const (
+	HugePrefixLength  = 0xFFFFFFF0
+	BadChunkLine      = "zz\r\n"
+	CLLongExtra       = 1 << 32 // bytes declared beyond the body
+	GarbageHead       = "HTTP/1.1 2OO OK\r\n\r\n"
+	EndlessHeadersCap = 64 << 20
+)
+
 // FaultKinds lists the kinds in a stable order.
-var FaultKinds = []FaultKind{Drop, Abort, Reset, PrefixCut, Stall, Slow, Excess, Status500, Restart}
+var FaultKinds = []FaultKind{Drop, Abort, Reset, PrefixCut, Stall, Slow, Excess, Status500, Restart,
+	HugePrefix, BadChunk, CLLong, CLShort, HTTP10, Garbage, Silent, EndlessHeaders}
 
 // Fault defaults for zero fields.
 const (
@@ -55,8 +102,9 @@ const (
 )
 
 // Fault is one injected failure. It applies to the next Count responses it
-// matches (Status500 small responses, every other kind streams; Endpoint, if
-// set, narrows it to one endpoint), then disarms. Several faults may be armed
+// matches (Status500, CLLong and CLShort small responses; Garbage, Silent and
+// EndlessHeaders any response; every other kind streams; Endpoint, if set,
+// narrows it to one endpoint), then disarms. Several faults may be armed
 // at once; a response collects every armed fault that matches it, and of the
 // ones that end a stream the one with the lowest After wins.
 //
@@ -71,7 +119,9 @@ type Fault struct {
 	// Count is how many matching responses to fault: -1 for all of them; if
 	// zero, 1.
 	Count int
-	// Stall is how long a Stall fault withholds bytes. If zero, 5s.
+	// Stall is how long a Stall fault withholds bytes (if zero, 5s), and how
+	// long a Silent fault keeps the connection unanswered (if zero, until the
+	// client or the server closes it).
 	Stall time.Duration
 	// Rate is a Slow fault's rate in bytes per second. If zero, 64 KiB/s.
 	Rate int64
@@ -101,7 +151,7 @@ func (f Fault) Validate() error {
 		if !ok {
 			return fmt.Errorf("%w: unknown endpoint %q", ErrBadFault, f.Endpoint)
 		}
-		if e.Streaming() != (f.Kind != Status500) {
+		if !f.Kind.appliesTo(e) {
 			return fmt.Errorf("%w: %s does not apply to %s", ErrBadFault, f.Kind, f.Endpoint)
 		}
 	}
@@ -122,7 +172,7 @@ func (f Fault) withDefaults() Fault {
 	if f.Count == 0 {
 		f.Count = 1
 	}
-	if f.Stall == 0 {
+	if f.Stall == 0 && f.Kind != Silent {
 		f.Stall = DefaultStall
 	}
 	if f.Rate == 0 {
@@ -139,13 +189,34 @@ func (f Fault) matches(e upstream.Endpoint) bool {
 	if f.Endpoint != "" && f.Endpoint != e.String() {
 		return false
 	}
-	return e.Streaming() == (f.Kind != Status500)
+	return f.Kind.appliesTo(e)
+}
+
+// appliesTo reports whether the kind can fault a response of endpoint e.
+func (k FaultKind) appliesTo(e upstream.Endpoint) bool {
+	switch k {
+	case Garbage, Silent, EndlessHeaders:
+		return true
+	case Status500, CLLong, CLShort:
+		return !e.Streaming()
+	}
+	return e.Streaming()
+}
+
+// replacesResponse reports whether the kind decides the whole response
+// before any body is produced (the first such fault of a response wins).
+func (k FaultKind) replacesResponse() bool {
+	switch k {
+	case Garbage, Silent, EndlessHeaders, Status500, CLLong, CLShort:
+		return true
+	}
+	return false
 }
 
 // terminal reports whether the kind ends the stream when it fires.
 func (k FaultKind) terminal() bool {
 	switch k {
-	case Drop, Abort, Reset, PrefixCut, Restart:
+	case Drop, Abort, Reset, PrefixCut, Restart, HugePrefix, BadChunk, HTTP10:
 		return true
 	}
 	return false

@@ -242,12 +242,17 @@ func (c *conn) reset() {
 	c.cut()
 }
 
-// pause withholds bytes for d. It returns false if the connection went away
+// pause withholds bytes for d (d <= 0: until the connection goes away). It
+// returns false if the connection went away
 // meanwhile (the client closed it, or the server is cutting it): a stalled
 // stream must still notice a client that gives up.
 func (c *conn) pause(d time.Duration, closing <-chan struct{}) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
+	var timeout <-chan time.Time // d <= 0: no timeout
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timeout = t.C
+	}
 	gone := make(chan struct{})
 	peeked := make(chan struct{})
 	go func() {
@@ -261,7 +266,7 @@ func (c *conn) pause(d time.Duration, closing <-chan struct{}) bool {
 	}()
 	alive := true
 	select {
-	case <-t.C:
+	case <-timeout:
 	case <-gone:
 		alive = false
 	case <-c.kill:
@@ -317,7 +322,7 @@ func (s *Server) respond(c *conn, req *http.Request) bool {
 
 	small := func(status int, ctype string, body []byte) bool {
 		s.stats.response(status)
-		b := appendHead(nil, http10, status, ctype, kaHeader, len(body))
+		b := appendHead(nil, http10, status, ctype, kaHeader, int64(len(body)))
 		if !head {
 			b = append(b, body...)
 		}
@@ -343,18 +348,76 @@ func (s *Server) respond(c *conn, req *http.Request) bool {
 	}
 	s.stats.request(r.Endpoint.String())
 	faults := s.faults.take(r.Endpoint)
-	if !r.Endpoint.Streaming() {
-		if len(faults) > 0 { // only Status500 matches small endpoints
-			s.fired(faults[0])
+	for _, f := range faults {
+		if !f.Kind.replacesResponse() {
+			continue
+		}
+		// The first fault that decides the whole response wins; the others
+		// were applied but do not fire.
+		s.fired(f)
+		switch f.Kind {
+		case Garbage:
+			_, _ = io.WriteString(c.nc, GarbageHead)
+			return false
+		case Silent:
+			c.pause(f.Stall, s.closing)
+			return false
+		case EndlessHeaders:
+			s.endlessHeaders(c)
+			return false
+		case Status500:
 			return small(500, "", nil)
 		}
-		status, body := s.chain.small(r)
-		if status != 200 {
-			return small(status, "", nil)
+		status, ctype, body := s.smallAnswer(r)
+		s.stats.response(status)
+		if f.Kind == CLLong {
+			b := appendHead(nil, http10, status, ctype, kaHeader, int64(len(body))+CLLongExtra)
+			_, _ = c.nc.Write(append(b, body...))
+			return false
 		}
-		return small(200, "application/octet-stream", body)
+		b := appendHead(nil, http10, status, ctype, kaHeader, int64(len(body))) // CLShort
+		b = append(append(b, body...), body...)
+		_, err := c.nc.Write(b)
+		return err == nil && keep
+	}
+	if !r.Endpoint.Streaming() {
+		return small(s.smallAnswer(r))
+	}
+	for _, f := range faults {
+		if f.Kind == HTTP10 {
+			// Close-delimited whatever the request's version; the cut at
+			// After, if any, is the producer's.
+			s.fired(f)
+			http10, kaHeader = true, false
+			break
+		}
 	}
 	return s.stream(c, r, faults, http10, kaHeader, keep)
+}
+
+// smallAnswer is a small endpoint's clean answer.
+func (s *Server) smallAnswer(r upstream.Request) (status int, ctype string, body []byte) {
+	status, body = s.chain.small(r)
+	if status != 200 {
+		return status, "", nil
+	}
+	return 200, "application/octet-stream", body
+}
+
+// endlessBlock is header lines, written again and again by EndlessHeaders.
+var endlessBlock = []byte(strings.Repeat("x-sim-endless: "+strings.Repeat("a", 111)+"\r\n", 256)) // 32 KiB
+
+// endlessHeaders writes a 200 status line and then header lines that never
+// end, until the client goes away, the server closes or EndlessHeadersCap.
+func (s *Server) endlessHeaders(c *conn) {
+	if _, err := io.WriteString(c.nc, "HTTP/1.1 200 OK\r\n"); err != nil {
+		return
+	}
+	for n := 0; n < EndlessHeadersCap; n += len(endlessBlock) {
+		if _, err := c.nc.Write(endlessBlock); err != nil {
+			return
+		}
+	}
 }
 
 // requestPath returns the request's path as sent, without the query.
@@ -382,7 +445,7 @@ func endpointLabel(path string) string {
 // then content-type, connection, content-length (or transfer-encoding) and
 // date, lowercase. length < 0 means a streamed body: chunked on HTTP/1.1,
 // close-delimited on HTTP/1.0.
-func appendHead(b []byte, http10 bool, status int, ctype string, keepAlive bool, length int) []byte {
+func appendHead(b []byte, http10 bool, status int, ctype string, keepAlive bool, length int64) []byte {
 	if http10 {
 		b = append(b, "HTTP/1.0 "...)
 	} else {
@@ -403,7 +466,7 @@ func appendHead(b []byte, http10 bool, status int, ctype string, keepAlive bool,
 	switch {
 	case length >= 0:
 		b = append(b, "content-length: "...)
-		b = strconv.AppendInt(b, int64(length), 10)
+		b = strconv.AppendInt(b, length, 10)
 		b = append(b, "\r\n"...)
 	case !http10:
 		b = append(b, "transfer-encoding: chunked\r\n"...)

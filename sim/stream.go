@@ -19,13 +19,14 @@ import (
 type ctl uint8
 
 const (
-	ctlData    ctl = iota // a batch
-	ctlEnd                // clean end: the terminating chunk (or close on HTTP/1.0)
-	ctlAbort              // cut without the terminating chunk
-	ctlReset              // cut with a TCP RST
-	ctlRestart            // cut every connection and restart the listener for d
-	ctlStall              // write nothing for d
-	ctlSlow               // from now on write at rate bytes/s
+	ctlData     ctl = iota // a batch
+	ctlEnd                 // clean end: the terminating chunk (or close on HTTP/1.0)
+	ctlAbort               // cut without the terminating chunk
+	ctlReset               // cut with a TCP RST
+	ctlRestart             // cut every connection and restart the listener for d
+	ctlStall               // write nothing for d
+	ctlSlow                // from now on write at rate bytes/s
+	ctlBadChunk            // a malformed chunk-size line, then cut
 )
 
 type item struct {
@@ -156,8 +157,25 @@ func (pr *producer) run(p plan, faults []appliedFault) {
 
 // terminate ends the stream with a terminal fault after k records.
 func (pr *producer) terminate(f appliedFault, p plan, k uint64) {
-	pr.s.fired(f)
+	if f.Kind != HTTP10 { // counted when its head was written
+		pr.s.fired(f)
+	}
 	switch f.Kind {
+	case HTTP10:
+		pr.discard() // cut as Abort: on a close-delimited body, a clean-looking end
+		pr.send(item{ctl: ctlAbort})
+	case HugePrefix:
+		h, size := pr.s.chain.record(p.kind, p.version, p.first+k)
+		pr.ensureBuf()
+		*pr.buf = binary.BigEndian.AppendUint32(*pr.buf, HugePrefixLength)
+		*pr.buf = pr.s.chain.appendPayload(*pr.buf, h, size)
+		if pr.flush() {
+			pr.send(item{ctl: ctlEnd})
+		}
+	case BadChunk:
+		if pr.flush() {
+			pr.send(item{ctl: ctlBadChunk})
+		}
 	case Drop, Abort, Reset:
 		pr.discard() // the partial batch dies with the producer
 		c := map[FaultKind]ctl{Drop: ctlEnd, Abort: ctlAbort, Reset: ctlReset}[f.Kind]
@@ -312,6 +330,12 @@ func (s *Server) writeStream(c *conn, st *stream, chunked bool) bool {
 		case ctlAbort:
 			w.flush()
 			return false
+		case ctlBadChunk:
+			if chunked {
+				w.vec = append(w.vec, badChunkLine)
+			}
+			w.flush()
+			return false
 		case ctlReset:
 			w.flush()
 			c.reset()
@@ -334,8 +358,9 @@ func (s *Server) writeStream(c *conn, st *stream, chunked bool) bool {
 }
 
 var (
-	lastChunk = []byte("0\r\n\r\n")
-	crlf      = []byte("\r\n")
+	lastChunk    = []byte("0\r\n\r\n")
+	badChunkLine = []byte(BadChunkLine)
+	crlf         = []byte("\r\n")
 )
 
 func (w *streamWriter) add(it item) {
