@@ -275,3 +275,37 @@ func (s *Sampler) Stop() (maxRSS uint64, samples int) {
 	defer s.mu.Unlock()
 	return s.max, s.n
 }
+
+// CountEstablished counts the established TCP connections whose local port is
+// port in the /proc/net/tcp-format table b (the server side of connections
+// to a listener on that port).
+func CountEstablished(b []byte, port int) int {
+	n := 0
+	for i, line := range bytes.Split(b, []byte("\n")) {
+		f := bytes.Fields(line)
+		if i == 0 || len(f) < 4 {
+			continue
+		}
+		_, hexPort, ok := bytes.Cut(f[1], []byte(":"))
+		if !ok {
+			continue
+		}
+		p, err := strconv.ParseUint(string(hexPort), 16, 16)
+		if err == nil && int(p) == port && string(f[3]) == "01" {
+			n++
+		}
+	}
+	return n
+}
+
+// Established counts established IPv4 and IPv6 TCP connections accepted on
+// local port port.
+func Established(port int) int {
+	n := 0
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		if b, err := os.ReadFile(f); err == nil {
+			n += CountEstablished(b, port)
+		}
+	}
+	return n
+}

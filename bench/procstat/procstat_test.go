@@ -63,3 +63,15 @@ func TestReadSelf(t *testing.T) {
 		t.Fatalf("sampler: max %d after %d samples", m, n)
 	}
 }
+
+func TestCountEstablished(t *testing.T) {
+	table := `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:1F90 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0000000000000000 20 4 30 10 -1
+   2: 0100007F:D431 0100007F:1F90 01 00000000:00000000 00:00000000 00000000     0        0 3 1 0000000000000000 20 4 30 10 -1
+   3: 0100007F:1F90 0100007F:D432 06 00000000:00000000 00:00000000 00000000     0        0 0 3 0000000000000000
+`
+	if n := CountEstablished([]byte(table), 8080); n != 1 {
+		t.Fatalf("got %d established on :8080, want 1 (listener, client side and TIME_WAIT excluded)", n)
+	}
+}

@@ -292,6 +292,8 @@ type concResult struct {
 	idleRSS   uint64
 	peakRSS   uint64
 	maxActive int64 // most streams receiving bytes at the same moment
+	maxUp     int   // most established connections on the simulator's port
+	ttfb      []time.Duration
 	errs      int
 	firstErr  error
 	proxy     procstat.Snapshot
@@ -299,9 +301,24 @@ type concResult struct {
 
 func (c concResult) gbps() float64 { return float64(c.bytes) / c.dur.Seconds() / 1e9 }
 
-// concurrent starts n streams of path through t at once and waits for all.
-func concurrent(t *target, path string, want int64, n int, idleRSS uint64) concResult {
+// concurrent starts n streams of path through t at once and waits for all,
+// counting the connections the simulator (on upstreamPort) has meanwhile.
+func concurrent(t *target, path string, want int64, n int, idleRSS uint64, upstreamPort int) concResult {
 	res := concResult{n: n, idleRSS: idleRSS}
+	stopUp, upDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(upDone)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			res.maxUp = max(res.maxUp, procstat.Established(upstreamPort))
+			select {
+			case <-stopUp:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
 	tree := t.svc.tree()
 	_ = procstat.ResetPeak(tree)
 	before, _ := procstat.ReadTree(tree)
@@ -315,7 +332,7 @@ func concurrent(t *target, path string, want int64, n int, idleRSS uint64) concR
 			buf := make([]byte, 128<<10)
 			<-start
 			counted := false
-			got, _, err := t.stream(context.Background(), path, buf, func() {
+			got, ttfb, err := t.stream(context.Background(), path, buf, func() {
 				counted = true
 				a := active.Add(1)
 				for m := maxActive.Load(); a > m && !maxActive.CompareAndSwap(m, a); m = maxActive.Load() {
@@ -328,6 +345,9 @@ func concurrent(t *target, path string, want int64, n int, idleRSS uint64) concR
 				err = fmt.Errorf("read %d payload bytes, want %d", got, want)
 			}
 			mu.Lock()
+			if counted {
+				res.ttfb = append(res.ttfb, ttfb)
+			}
 			if err != nil {
 				res.errs++
 				if res.firstErr == nil {
@@ -343,6 +363,8 @@ func concurrent(t *target, path string, want int64, n int, idleRSS uint64) concR
 	close(start)
 	wg.Wait()
 	res.dur = time.Since(t0)
+	close(stopUp)
+	<-upDone
 	sampled, _ := sampler.Stop()
 	after, _ := procstat.ReadTree(tree)
 	res.proxy = after.Sub(before)

@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -58,8 +59,8 @@ func main() {
 	flag.Var(&concBytes, "conc-size", "bytes per concurrent stream")
 	flag.StringVar(&o.concModes, "conc-modes", "framed,passthrough", "modes of the concurrent test")
 	flag.IntVar(&o.latRate, "lat-rate", 1000, "small requests (/db_state) per second (0 skips)")
-	flag.DurationVar(&o.latDur, "lat-dur", 5*time.Second, "duration of a paced run per path per round")
-	flag.IntVar(&o.latRounds, "lat-rounds", 2, "interleaved rounds of paced runs")
+	flag.DurationVar(&o.latDur, "lat-dur", time.Second, "duration of a paced run per path per round")
+	flag.IntVar(&o.latRounds, "lat-rounds", 10, "interleaved rounds of paced runs")
 	flag.IntVar(&o.batch, "batch-size", 1<<20, "simulator batch (chunk) size for the single-stream runs")
 	flag.IntVar(&o.haproxyBufsize, "haproxy-bufsize", 65536, "HAProxy tune.bufsize (0: its default, 16384)")
 	flag.BoolVar(&o.install, "install", true, "apt-get install nginx and haproxy when missing (needs root)")
@@ -132,6 +133,7 @@ func run(o options) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
+	rep.backsealVersion = versionOf(bin, "version")
 	dir, err := os.MkdirTemp("", "e2ebench-")
 	if err != nil {
 		return nil, err
@@ -342,9 +344,12 @@ func runConcurrent(rep *report, dir, bin string, committed, count uint64, size i
 		idle, _ := procstat.Read(bs.pid())
 		logf("concurrent %s: idle RSS %.1f MiB; one stream %.3f GB/s; starting %d streams of %d MiB", mode,
 			float64(idle.RSS)/(1<<20), single.gbps(), o.conc, size>>20)
-		c := concurrent(t, path, size, o.conc, idle.RSS)
-		logf("concurrent %s: %.3f GB/s aggregate, peak RSS %.1f MiB, %.0f KiB per stream, at most %d streams receiving at once, %d errors %v",
-			mode, c.gbps(), float64(c.peakRSS)/(1<<20), float64(int64(c.peakRSS)-int64(c.idleRSS))/float64(c.n)/1024, c.maxActive, c.errs, c.firstErr)
+		_, portStr, _ := strings.Cut(sim.addr, ":")
+		port, _ := strconv.Atoi(portStr)
+		c := concurrent(t, path, size, o.conc, idle.RSS, port)
+		logf("concurrent %s: %.3f GB/s aggregate, peak RSS %.1f MiB, %.0f KiB per stream, at most %d streams receiving at once, first byte median %v max %v, at most %d upstream connections, %d errors %v",
+			mode, c.gbps(), float64(c.peakRSS)/(1<<20), float64(int64(c.peakRSS)-int64(c.idleRSS))/float64(c.n)/1024, c.maxActive,
+			quantile(c.ttfb, 0.5).Round(time.Millisecond), quantile(c.ttfb, 1).Round(time.Millisecond), c.maxUp, c.errs, c.firstErr)
 		rep.conc = append(rep.conc, concReport{mode: mode, single: single, res: c, streamBytes: size})
 		t.client.CloseIdleConnections()
 		bs.stop()
