@@ -1,0 +1,15 @@
+// Package deploytest tests what backseal ships for deployment, as shipped:
+// the Dockerfile (its build command, the binary it yields, its entrypoint and
+// health check), the examples in configs/ (Kubernetes, systemd,
+// OpenTelemetry Collector), and end to end through real load balancers:
+// simulator → backseal → nginx or HAProxy (Debian's packages, run by the
+// test on loopback from the very files in configs/) → client.
+//
+// The load-balancer tests skip when nginx or haproxy is not installed, unless
+// CI is set, in which case they fail: .ci/run installs both.
+//
+//	go test -v -run TestBalancers ./internal/deploytest
+//
+// logs the measured matrix of which failure signal survives which balancer
+// (docs/OPERATIONS.md quotes it).
+package deploytest
