@@ -10,9 +10,11 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/backseal/backseal/internal/config"
 	"github.com/backseal/backseal/proxy"
+	"github.com/backseal/backseal/telemetry"
 )
 
 func init() {
@@ -51,18 +53,43 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := newLogger(stderr, cfg.LogLevel)
-	srv, err := proxy.NewServer(cfg, log)
+	tel, err := telemetry.Setup(context.Background(), os.Environ(), stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "backseal serve: telemetry:", err)
+		return 2
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		tel.Shutdown(ctx)
+	}()
+	srv, err := proxy.NewServer(cfg, log, proxy.WithTelemetry(tel))
 	if err != nil {
 		fmt.Fprintln(stderr, "backseal serve:", err)
 		return 2
 	}
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
 	if err := srv.Start(); err != nil {
 		fmt.Fprintln(stderr, "backseal serve:", err)
 		return 1
 	}
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	sig := <-sigs
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var sig os.Signal
+	for sig == nil {
+		select {
+		case <-hup:
+			if err := srv.Reload(); err != nil {
+				log.Error("reload failed; keeping the old token and certificate", "error", err.Error())
+			} else {
+				log.Info("reloaded the bearer token and TLS certificate")
+			}
+		case sig = <-sigs:
+		}
+	}
 	log.Info("signal received; draining", "signal", sig.String(), "drain_timeout", cfg.DrainTimeout.String())
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
 	defer cancel()
@@ -78,11 +105,12 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// newLogger returns the JSON logger every subcommand uses.
+// newLogger returns the JSON logger every subcommand uses; lines logged
+// within a traced request carry its trace_id and span_id.
 func newLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		l = slog.LevelInfo
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+	return slog.New(telemetry.LogHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})))
 }

@@ -2,10 +2,14 @@ package proxy_test
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"testing"
 	"time"
 
+	"github.com/backseal/backseal/framing"
 	"github.com/backseal/backseal/sim"
+	"github.com/backseal/backseal/upstream"
 )
 
 // streamPaths are the four streaming endpoints, sized so that a fault after
@@ -116,5 +120,36 @@ func TestRestartHeals(t *testing.T) {
 				t.Fatalf("restart did not heal: code %q err %v", r.code, r.err)
 			}
 		})
+	}
+}
+
+// TestRecordTooLarge: a length prefix above the limit fails the stream before
+// any of that record is read, and the end frame's record count matches the
+// records actually delivered.
+func TestRecordTooLarge(t *testing.T) {
+	up := startSim(t, testChain())
+	pc := testConfig(up.URL())
+	pc.MaxRecordSize = 3000
+	px := startProxy(t, pc)
+	req, _ := http.NewRequest("GET", "http://"+px.Addr()+"/transactions/0/300", nil)
+	req.Header.Set("Accept", framing.ContentType)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	fr := framing.NewReader(resp.Body)
+	payload, err := io.ReadAll(fr)
+	if framing.CodeOf(err) != framing.CodeRecordTooLarge {
+		t.Fatalf("err = %v, want record-too-large", err)
+	}
+	sum, ok := fr.Summary()
+	if !ok {
+		t.Fatal("no verified end frame")
+	}
+	sc := upstream.NewRecordScanner(^uint32(0))
+	sc.Write(payload)
+	if !sc.AtBoundary() || sc.Records() != sum.Records {
+		t.Fatalf("payload holds %d records (at boundary %v); the end frame says %d", sc.Records(), sc.AtBoundary(), sum.Records)
 	}
 }

@@ -301,6 +301,16 @@ func TestSlowClientBoundedMemory(t *testing.T) {
 	}
 	defer resp.Body.Close()
 
+	// Streams of earlier tests may still be winding down in this process:
+	// wait until the goroutine count is steady before taking the baseline.
+	for steady, last, deadline := 0, -1, time.Now().Add(10*time.Second); steady < 5 && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		if n := runtime.NumGoroutine(); n == last {
+			steady++
+		} else {
+			steady, last = 0, n
+		}
+	}
 	// Live heap after a collection: what the stream retains, not garbage
 	// waiting for the collector.
 	live := func() uint64 {

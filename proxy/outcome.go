@@ -16,6 +16,9 @@ var (
 	errStalled    = errors.New("upstream sent no bytes within the stall timeout")
 	errClientGone = errors.New("client went away")
 	errShutdown   = errors.New("sidecar drain deadline passed")
+	// errUpstreamBusy: every upstream stream slot stayed taken for the
+	// queue timeout; the request is refused before anything was sent.
+	errUpstreamBusy = errors.New("all upstream stream slots busy")
 )
 
 // classify maps anything that ended an upstream exchange to a stream
@@ -34,7 +37,7 @@ func classify(err error) *framing.StreamError {
 		return framing.Errorf(framing.CodeUpstreamStalled, "%v", err)
 	case errors.Is(err, upstream.ErrRecordTooLarge):
 		return framing.Errorf(framing.CodeRecordTooLarge, "%v", err)
-	case errors.Is(err, upstream.ErrUnavailable):
+	case errors.Is(err, upstream.ErrUnavailable), errors.Is(err, errUpstreamBusy):
 		return framing.Errorf(framing.CodeUpstreamUnavailable, "%v", err)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return framing.Errorf(framing.CodeUpstreamAborted, "upstream cut the body without its terminating chunk")

@@ -20,7 +20,11 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/backseal/backseal/framing"
+	"github.com/backseal/backseal/telemetry"
 	"github.com/backseal/backseal/upstream"
 )
 
@@ -47,7 +51,10 @@ type Proxy struct {
 	cfg     Config
 	up      *upstream.Client
 	log     *slog.Logger
+	tel     *telemetry.Telemetry
 	trusted []netip.Prefix
+	access  *access
+	limits  *limiter
 
 	// streams is canceled, with errShutdown as cause, when the drain
 	// deadline passes: every stream still running then ends as a failure.
@@ -57,6 +64,12 @@ type Proxy struct {
 	active     atomic.Int64
 	inflight   sync.WaitGroup
 	copyBuffer sync.Pool
+
+	liveMu sync.Mutex
+	live   map[*stream]struct{} // for the drain event on every in-flight span
+
+	metricsOnce    sync.Once
+	metricsHandler fasthttp.RequestHandler
 }
 
 // copyBufferSize is the upstream read size: large reads keep syscalls and
@@ -64,12 +77,23 @@ type Proxy struct {
 const copyBufferSize = 64 << 10
 
 // New validates cfg and returns a Proxy.
-func New(cfg Config, log *slog.Logger) (*Proxy, error) {
+func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if log == nil {
 		log = slog.Default()
+	}
+	acc, err := newAccess(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{cfg: cfg, log: log, live: map[*stream]struct{}{}, access: acc, limits: newLimiter(cfg)}
+	for _, o := range opts {
+		o(p)
+	}
+	if p.tel == nil {
+		p.tel = telemetry.Disabled()
 	}
 	up, err := upstream.NewClient(upstream.ClientConfig{
 		BaseURL:       cfg.Upstream,
@@ -77,11 +101,14 @@ func New(cfg Config, log *slog.Logger) (*Proxy, error) {
 		Retries:       orNegative(cfg.UpstreamRetries),
 		UserAgent:     "backseal",
 		Logger:        log,
+		Inject: func(ctx context.Context, h http.Header) {
+			p.tel.Propagator.Inject(ctx, propagation.HeaderCarrier(h))
+		},
 	})
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{cfg: cfg, up: up, log: log}
+	p.up = up
 	for _, cidr := range cfg.TrustedProxies {
 		p.trusted = append(p.trusted, netip.MustParsePrefix(cidr))
 	}
@@ -89,6 +116,9 @@ func New(cfg Config, log *slog.Logger) (*Proxy, error) {
 	p.copyBuffer.New = func() any { b := make([]byte, copyBufferSize); return &b }
 	return p, nil
 }
+
+// CloseIdleConnections closes idle keep-alive connections to the upstream.
+func (p *Proxy) CloseIdleConnections() { p.up.Close() }
 
 // ActiveStreams is the number of responses whose upstream exchange is open.
 func (p *Proxy) ActiveStreams() int64 { return p.active.Load() }
@@ -104,11 +134,21 @@ func orNegative(n int) int {
 // Handler serves the public listener.
 func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
+	spanCtx, span := p.startServerSpan(ctx)
 	// The raw request target: fasthttp's Path() is decoded and normalized,
 	// the legacy service matches raw segments.
 	target := ctx.Request.Header.RequestURI()
 	if i := bytes.IndexByte(target, '?'); i >= 0 {
 		target = target[:i]
+	}
+	if peer, ok := netip.AddrFromSlice(ctx.RemoteIP()); !ok || !p.access.allowed(peer) {
+		p.reject(ctx, span, fasthttp.StatusForbidden, start)
+		return
+	}
+	if !p.access.authorized(ctx.Request.Header.Peek("Authorization")) {
+		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="backseal"`)
+		p.reject(ctx, span, fasthttp.StatusUnauthorized, start)
+		return
 	}
 	// warp's GET filter is outermost: any other method is 405, even on an
 	// unknown path, with warp's own body.
@@ -116,55 +156,75 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 		ctx.Response.Header.Set("Allow", "GET")
 		ctx.SetContentType("text/plain; charset=utf-8")
 		ctx.SetBodyString("HTTP method not allowed")
-		p.reject(ctx, fasthttp.StatusMethodNotAllowed, start)
+		p.reject(ctx, span, fasthttp.StatusMethodNotAllowed, start)
 		return
 	}
 	req, err := upstream.ParsePath(string(target))
 	switch {
 	case errors.Is(err, upstream.ErrNotFound):
-		p.reject(ctx, fasthttp.StatusNotFound, start)
+		p.reject(ctx, span, fasthttp.StatusNotFound, start)
 		return
 	case err != nil:
-		p.reject(ctx, fasthttp.StatusBadRequest, start)
+		p.reject(ctx, span, fasthttp.StatusBadRequest, start)
 		return
 	}
+	nameRoute(span, "GET", req)
 	framed := headerHasToken(&ctx.Request.Header, "Accept", framing.ContentType)
 	trailers := headerHasToken(&ctx.Request.Header, "TE", "trailers")
+	if !ctx.Request.Header.IsHTTP11() && (framed || req.Endpoint.Streaming()) {
+		// HTTP/1.0 has no chunked bodies, so a cut would look like a clean
+		// end (close-delimited): refuse rather than risk a silent truncation.
+		ctx.SetStatusCode(fasthttp.StatusHTTPVersionNotSupported)
+		ctx.SetContentType("text/plain; charset=utf-8")
+		ctx.SetBodyString("streams need HTTP/1.1: over HTTP/1.0 an incomplete stream cannot be told from a complete one\n")
+		p.reject(ctx, span, fasthttp.StatusHTTPVersionNotSupported, start)
+		return
+	}
 	if p.draining.Load() {
 		ctx.Response.Header.Set("Retry-After", "5")
 		ctx.Response.Header.Set("Connection", "close")
-		p.fail(ctx, fasthttp.StatusServiceUnavailable, "backseal is draining; retry on another instance", start, req)
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		ctx.SetContentType("text/plain; charset=utf-8")
+		ctx.SetBodyString("backseal is draining; retry on another instance\n")
+		p.reject(ctx, span, fasthttp.StatusServiceUnavailable, start)
 		return
 	}
 
-	s := p.newStream(ctx, req, framed, trailers, start)
+	client := p.clientAddr(ctx)
+	if !p.limits.admit(client) {
+		ctx.Response.Header.Set("Retry-After", "1")
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		ctx.SetContentType("text/plain; charset=utf-8")
+		ctx.SetBodyString("too many concurrent requests; retry shortly\n")
+		p.reject(ctx, span, fasthttp.StatusServiceUnavailable, start)
+		return
+	}
+	s := p.newStream(ctx, spanCtx, span, req, framed, trailers, client, start)
 	if err := s.open(); err != nil {
-		s.release()
-		code := fasthttp.StatusBadGateway
-		if p.draining.Load() || errors.Is(err, errShutdown) {
-			code = fasthttp.StatusServiceUnavailable
+		status := fasthttp.StatusBadGateway
+		if p.draining.Load() || errors.Is(err, errShutdown) || errors.Is(err, errUpstreamBusy) {
+			status = fasthttp.StatusServiceUnavailable
+			ctx.Response.Header.Set("Retry-After", "5")
 		}
-		p.fail(ctx, code, "upstream unavailable: "+err.Error(), start, req)
+		ctx.SetStatusCode(status)
+		ctx.SetContentType("text/plain; charset=utf-8")
+		ctx.SetBodyString("upstream unavailable: " + err.Error() + "\n")
+		s.finish(status, classify(err), nil)
+		s.release()
 		return
 	}
 	s.respond()
 }
 
-// reject answers a request the legacy service itself would refuse, as it
-// does: the status and (but for 405) an empty body. Nothing goes upstream.
-func (p *Proxy) reject(ctx *fasthttp.RequestCtx, status int, start time.Time) {
+// reject answers a request without asking the upstream: the legacy
+// service's own refusals (400, 404, 405, with their bodies) and 503 while
+// draining.
+func (p *Proxy) reject(ctx *fasthttp.RequestCtx, span trace.Span, status int, start time.Time) {
 	ctx.SetStatusCode(status)
-	p.log.Info("request", "path", string(ctx.Request.Header.RequestURI()), "method", string(ctx.Method()),
+	p.tel.Metrics.Rejected(status)
+	endServerSpan(span, status, "rejected")
+	p.log.InfoContext(trace.ContextWithSpan(context.Background(), span), "request", "path", string(ctx.Request.Header.RequestURI()), "method", string(ctx.Method()),
 		"status", status, "outcome", "rejected", "client", p.clientAddr(ctx), "duration_ms", msSince(start))
-}
-
-// fail answers with a short text body when no upstream response exists.
-func (p *Proxy) fail(ctx *fasthttp.RequestCtx, status int, msg string, start time.Time, req upstream.Request) {
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("text/plain; charset=utf-8")
-	ctx.SetBodyString(msg + "\n")
-	p.log.Warn("request", "endpoint", req.Endpoint.String(), "path", req.Path(), "status", status,
-		"outcome", "upstream-unavailable", "error", msg, "client", p.clientAddr(ctx), "duration_ms", msSince(start))
 }
 
 // headerHasToken reports whether any instance of the named header lists

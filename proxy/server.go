@@ -3,15 +3,20 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+
+	"github.com/backseal/backseal/telemetry"
 )
 
 // Server runs the public and admin listeners around a Proxy.
@@ -25,8 +30,8 @@ type Server struct {
 }
 
 // NewServer validates cfg and prepares both listeners' servers.
-func NewServer(cfg Config, log *slog.Logger) (*Server, error) {
-	p, err := New(cfg, log)
+func NewServer(cfg Config, log *slog.Logger, opts ...Option) (*Server, error) {
+	p, err := New(cfg, log, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -42,6 +47,7 @@ func NewServer(cfg Config, log *slog.Logger) (*Server, error) {
 		IdleTimeout:           cfg.IdleTimeout,
 		MaxRequestBodySize:    4 << 10,
 		Logger:                fasthttpLogger{log},
+		ErrorHandler:          requestError,
 		CloseOnShutdown:       true,
 	}
 	s.admin = &fasthttp.Server{
@@ -55,6 +61,25 @@ func NewServer(cfg Config, log *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
+// requestError answers a request fasthttp could not read, with the status
+// that says why.
+func requestError(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	status := fasthttp.StatusBadRequest
+	switch {
+	case errors.As(err, &small):
+		status = fasthttp.StatusRequestHeaderFieldsTooLarge
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		status = fasthttp.StatusRequestEntityTooLarge
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		status = fasthttp.StatusRequestTimeout
+	}
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.SetBodyString(fasthttp.StatusMessage(status) + "\n")
+	ctx.SetConnectionClose()
+}
+
 // Proxy returns the server's proxy.
 func (s *Server) Proxy() *Proxy { return s.proxy }
 
@@ -64,6 +89,9 @@ func (s *Server) Start() error {
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("proxy: listen: %w", err)
+	}
+	if tc := s.proxy.access.tlsConfig(); tc != nil {
+		ln = tls.NewListener(ln, tc)
 	}
 	s.ln = ln
 	if cfg.AdminListen != "" {
@@ -106,6 +134,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	p := s.proxy
 	p.draining.Store(true)
 	p.log.Info("draining", "active_streams", p.active.Load())
+	p.liveMu.Lock()
+	for s := range p.live {
+		s.span.AddEvent(telemetry.EventDrain)
+	}
+	p.liveMu.Unlock()
 	stopped := make(chan struct{})
 	go func() {
 		s.public.Shutdown() // waits for in-flight responses
@@ -127,6 +160,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return nil
 }
 
+// Reload rereads the bearer token and the TLS certificate (SIGHUP). On
+// error the old ones stay in use.
+func (s *Server) Reload() error { return s.proxy.access.reload() }
+
 // Close stops everything at once.
 func (s *Server) Close() error {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -137,6 +174,8 @@ func (s *Server) Close() error {
 // AdminHandler serves /healthz, /readyz (and, with telemetry, /metrics).
 func (p *Proxy) AdminHandler(ctx *fasthttp.RequestCtx) {
 	switch string(ctx.Path()) {
+	case "/metrics":
+		p.metrics(ctx)
 	case "/healthz":
 		ctx.SetBodyString("ok\n")
 	case "/readyz":
@@ -156,6 +195,13 @@ func (p *Proxy) AdminHandler(ctx *fasthttp.RequestCtx) {
 	default:
 		ctx.SetStatusCode(fasthttp.StatusNotFound)
 	}
+}
+
+// metrics serves the Prometheus text exposition through the net/http
+// handler the exporter provides.
+func (p *Proxy) metrics(ctx *fasthttp.RequestCtx) {
+	p.metricsOnce.Do(func() { p.metricsHandler = fasthttpadaptor.NewFastHTTPHandler(p.tel.MetricsHandler()) })
+	p.metricsHandler(ctx)
 }
 
 // getFrameBuffer returns a pooled buffer big enough to hold one whole frame,

@@ -15,8 +15,12 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/baggage"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/backseal/backseal/framing"
+	"github.com/backseal/backseal/telemetry"
 	"github.com/backseal/backseal/upstream"
 )
 
@@ -29,30 +33,37 @@ type stream struct {
 	req      upstream.Request
 	framed   bool
 	trailers bool
+	mode     string // "framed" or "passthrough", for logs and metrics
 	start    time.Time
 	client   string
 	conn     net.Conn
 	reqCtx   *fasthttp.RequestCtx     // valid in the handler only: respond and respondStatus
 	header   *fasthttp.ResponseHeader // where trailer values go; valid while WriteTo runs
+	span     trace.Span
 
 	ctx    context.Context // the whole stream; canceled when the client goes or on shutdown
 	cancel context.CancelCauseFunc
 	cur    atomic.Pointer[attempt] // the upstream exchange being read
 	counts *countLookup
 
-	scanner  *upstream.RecordScanner
-	digest   xxhash.Digest // passthrough: of the payload sent
-	tail     xxhash.Digest // of the bytes sent since the last record boundary
-	overlap  xxhash.Digest // of a resumed response's bytes that were already sent
-	skip     uint64        // resumed bytes still to compare instead of send
-	tailSum  uint64        // tail's sum when the resume began
-	sent     uint64
-	resumes  int
-	streamID framing.StreamID
+	scanner   *upstream.RecordScanner
+	digest    xxhash.Digest // passthrough: of the payload sent
+	tail      xxhash.Digest // of the bytes sent since the last record boundary
+	overlap   xxhash.Digest // of a resumed response's bytes that were already sent
+	skip      uint64        // resumed bytes still to compare instead of send
+	tailSum   uint64        // tail's sum when the resume began
+	sent      uint64
+	frames    uint64
+	resumes   int
+	firstByte bool
+	streamID  framing.StreamID
+
+	upstreamSlot bool // holds one of the limiter's upstream slots
 
 	readingSince atomic.Int64 // unix nanos when the pending upstream Read began; 0 when not reading
 	done         chan struct{}
 	releaseOnce  sync.Once
+	finishOnce   sync.Once
 }
 
 // attempt is one upstream request of a stream: the first, or a resume.
@@ -60,32 +71,52 @@ type attempt struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	resp   *http.Response
+	span   trace.Span
+	closed sync.Once
 }
 
-func (p *Proxy) newStream(ctx *fasthttp.RequestCtx, req upstream.Request, framed, trailers bool, start time.Time) *stream {
+func (p *Proxy) newStream(ctx *fasthttp.RequestCtx, spanCtx context.Context, span trace.Span, req upstream.Request, framed, trailers bool, client string, start time.Time) *stream {
 	s := &stream{
 		p: p, req: req, framed: framed, trailers: trailers, start: start,
-		client:  p.clientAddr(ctx),
+		mode:    "passthrough",
+		client:  client,
 		conn:    ctx.Conn(),
 		reqCtx:  ctx,
 		header:  &ctx.Response.Header,
+		span:    span,
 		scanner: upstream.NewRecordScanner(p.cfg.MaxRecordSize),
 		done:    make(chan struct{}),
+	}
+	if framed {
+		s.mode = "framed"
 	}
 	// A zero xxhash.Digest is not a valid state: Reset sets the seed lanes.
 	s.digest.Reset()
 	s.tail.Reset()
 	s.overlap.Reset()
-	s.ctx, s.cancel = context.WithCancelCause(p.streams)
+	// The stream's context ends with the stream (or the drain deadline) and
+	// carries the server span and the client's baggage to every upstream call.
+	base, cancel := context.WithCancelCause(p.streams)
+	s.ctx = baggage.ContextWithBaggage(trace.ContextWithSpan(base, span), baggage.FromContext(spanCtx))
+	s.cancel = cancel
 	p.active.Add(1)
 	p.inflight.Add(1)
+	p.liveMu.Lock()
+	p.live[s] = struct{}{}
+	p.liveMu.Unlock()
+	p.tel.Metrics.StreamStarted(req.Endpoint.String(), s.mode)
 	return s
 }
 
-// open starts the count lookups and sends the first upstream request.
+// open starts the count lookups and sends the first upstream request, once
+// an upstream slot is free.
 func (s *stream) open() error {
 	s.counts = s.p.lookupCounts(s.ctx, s.req)
-	a, err := s.p.openAttempt(s.ctx, s.req)
+	if !s.p.limits.acquireUpstream(s.ctx) {
+		return errUpstreamBusy
+	}
+	s.upstreamSlot = true
+	a, err := s.p.openAttempt(s.ctx, s.req, "stream")
 	if err != nil {
 		return err
 	}
@@ -95,19 +126,27 @@ func (s *stream) open() error {
 
 // openAttempt sends one upstream request under its own cancelable context,
 // so that a stall can end the attempt without ending the stream.
-func (p *Proxy) openAttempt(parent context.Context, req upstream.Request) (*attempt, error) {
-	ctx, cancel := context.WithCancelCause(parent)
+func (p *Proxy) openAttempt(parent context.Context, req upstream.Request, kind string) (*attempt, error) {
+	spanCtx, span := p.startAttempt(parent, kind, req)
+	ctx, cancel := context.WithCancelCause(spanCtx)
 	resp, err := p.up.Open(ctx, req, nil)
+	p.tel.Metrics.UpstreamAttempt(req.Endpoint.String(), kind, err)
 	if err != nil {
 		cancel(err)
+		endAttempt(span, 0, err)
 		return nil, err
 	}
-	return &attempt{ctx: ctx, cancel: cancel, resp: resp}, nil
+	span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
+	return &attempt{ctx: ctx, cancel: cancel, resp: resp, span: span}, nil
 }
 
-func (a *attempt) close() {
-	a.cancel(context.Canceled)
-	a.resp.Body.Close()
+// close ends the attempt; failure, if not nil, is why it ended early.
+func (a *attempt) close(failure error) {
+	a.closed.Do(func() {
+		a.cancel(context.Canceled)
+		a.resp.Body.Close()
+		endAttempt(a.span, 0, failure)
+	})
 }
 
 // respond sets the response head and hands the body to fasthttp.
@@ -154,18 +193,19 @@ func (s *stream) respondStatus(status int) {
 	outcome := framing.Errorf(framing.CodeUpstreamStatus, "upstream answered %s", upstreamStatusText(status))
 	if s.framed {
 		var buf bytesWriter
-		fw, err := framing.NewWriter(&buf, framing.Header{StreamID: framing.NewStreamID(), Meta: []framing.Meta{{Key: "path", Value: s.req.Path()}}})
+		fw, err := framing.NewWriter(&buf, framing.Header{Meta: []framing.Meta{{Key: "path", Value: s.req.Path()}}})
 		if err == nil {
 			err = fw.End(0, outcome)
 		}
 		if err != nil {
 			fctx.SetStatusCode(fasthttp.StatusInternalServerError)
-			return
+			status = fasthttp.StatusInternalServerError
+		} else {
+			fctx.SetContentType(framing.ContentType)
+			fctx.SetBody(buf)
 		}
-		fctx.SetContentType(framing.ContentType)
-		fctx.SetBody(buf)
 	}
-	s.logEnd(status, outcome, nil)
+	s.finish(status, outcome, nil)
 }
 
 type bytesWriter []byte
@@ -181,7 +221,13 @@ func (b *streamBody) Read([]byte) (int, error) {
 }
 func (b *streamBody) SupportsBodyWriteTo() bool          { return true }
 func (b *streamBody) WriteTo(w io.Writer) (int64, error) { return b.s.writeTo(w) }
-func (b *streamBody) Close() error                       { b.s.release(); return nil }
+
+// Close is called by fasthttp when the response is done, written or not.
+func (b *streamBody) Close() error {
+	b.s.finish(http.StatusOK, nil, errors.New("response abandoned before its body was written"))
+	b.s.release()
+	return nil
+}
 
 // writeTo streams the whole response body to w and decides how it ends.
 func (s *stream) writeTo(w io.Writer) (int64, error) {
@@ -200,26 +246,30 @@ func (s *stream) writeTo(w io.Writer) (int64, error) {
 			err = bw.Flush()
 		}
 		if err != nil {
-			s.logEnd(http.StatusOK, nil, err)
+			s.finish(http.StatusOK, nil, err)
 			return 0, err
 		}
 		out = frameFlusher{fw: fw, bw: bw}
 	}
 
 	outcome, clientErr := s.pump(out)
+	if fw != nil {
+		s.frames = fw.Frames()
+	}
 	if clientErr != nil {
-		s.logEnd(http.StatusOK, outcome, clientErr)
+		s.span.AddEvent(telemetry.EventClientGone)
+		s.finish(http.StatusOK, outcome, clientErr)
 		return int64(s.sent), clientErr
 	}
 	if s.trailers {
 		s.setTrailers(outcome, fw)
 	}
-	s.logEnd(http.StatusOK, outcome, nil)
+	var endErr error // not a typed nil: End must see nil for success
+	if outcome != nil {
+		endErr = outcome
+	}
+	defer s.finish(http.StatusOK, outcome, nil)
 	if s.framed {
-		var endErr error // not a typed nil: End must see nil for success
-		if outcome != nil {
-			endErr = outcome
-		}
 		if err := fw.End(s.scanner.Records(), endErr); err != nil {
 			return int64(s.sent), err
 		}
@@ -267,6 +317,8 @@ func (s *stream) pump(out io.Writer) (outcome *framing.StreamError, clientErr er
 		if failure == nil {
 			return nil, nil
 		}
+		failureEvent(s.span, failure, s.scanner.Records(), s.scanner.Offset())
+		s.p.tel.Metrics.FailureCaught(s.req.Endpoint.String(), failure.Code.String())
 		if firstFailure.IsZero() {
 			firstFailure = time.Now()
 		}
@@ -284,6 +336,11 @@ func (s *stream) copyAttempt(a *attempt, buf []byte, out io.Writer) (failure *fr
 		n, rerr := body.Read(buf)
 		s.readingSince.Store(0)
 		if n > 0 {
+			if !s.firstByte {
+				s.firstByte = true
+				s.span.AddEvent(telemetry.EventFirstByte)
+				s.p.tel.Metrics.FirstByte(s.req.Endpoint.String(), s.mode, time.Since(s.start))
+			}
 			if err := s.forward(buf[:n], out); err != nil {
 				var se *framing.StreamError
 				if errors.As(err, &se) {
@@ -305,7 +362,11 @@ func (s *stream) copyAttempt(a *attempt, buf []byte, out io.Writer) (failure *fr
 			if errors.Is(rerr, errClientGone) {
 				return nil, rerr
 			}
-			return classify(rerr), nil
+			failure := classify(rerr)
+			if failure.Code == framing.CodeUpstreamAborted && a.resp.ContentLength >= 0 {
+				failure.Message = fmt.Sprintf("upstream closed after %d of the %d bytes its Content-Length declared", s.sent, a.resp.ContentLength)
+			}
+			return failure, nil
 		}
 	}
 }
@@ -327,9 +388,14 @@ func (s *stream) forward(chunk []byte, out io.Writer) error {
 			return nil
 		}
 	}
+	var tooLarge error
 	if s.req.Endpoint.Streaming() {
+		before := s.scanner.Offset()
 		if _, err := s.scanner.Write(chunk); err != nil {
-			return classify(err)
+			// Send the records that completed before the oversized prefix,
+			// so the payload and the record count the client is told agree.
+			tooLarge = classify(err)
+			chunk = chunk[:s.scanner.Boundary()-min(before, s.scanner.Boundary())]
 		}
 		// Keep a hash of the partial record at the end, for a resume's overlap check.
 		if partial := s.scanner.Offset() - s.scanner.Boundary(); partial < uint64(len(chunk)) {
@@ -339,14 +405,16 @@ func (s *stream) forward(chunk []byte, out io.Writer) error {
 			s.tail.Write(chunk)
 		}
 	}
-	if !s.framed {
-		s.digest.Write(chunk)
+	if len(chunk) > 0 {
+		if !s.framed {
+			s.digest.Write(chunk)
+		}
+		if _, err := out.Write(chunk); err != nil {
+			return fmt.Errorf("writing client: %w", err)
+		}
+		s.sent += uint64(len(chunk))
 	}
-	if _, err := out.Write(chunk); err != nil {
-		return fmt.Errorf("writing client: %w", err)
-	}
-	s.sent += uint64(len(chunk))
-	return nil
+	return tooLarge
 }
 
 // checkComplete decides whether a body that ended cleanly is complete.
@@ -386,6 +454,7 @@ func boundsText(b upstream.Bounds) string {
 // or returns the failure when the protocol, the budget or the clock forbid.
 func (s *stream) resume(failure *framing.StreamError, since time.Time) *framing.StreamError {
 	cfg := s.p.cfg
+	s.cur.Load().close(failure)
 	for {
 		if !resumable(failure.Code) || !s.req.Endpoint.Streaming() {
 			return failure
@@ -402,15 +471,19 @@ func (s *stream) resume(failure *framing.StreamError, since time.Time) *framing.
 		if !ok {
 			return failure
 		}
-		s.cur.Load().close()
 		wait := min(cfg.ResumeBackoff<<s.resumes, 5*time.Second)
 		s.resumes++
+		s.span.AddEvent(telemetry.EventResumeStart, trace.WithAttributes(
+			attribute.String(telemetry.AttrContinuation, next.Path()),
+			attribute.Int64(telemetry.AttrRecordIndex, int64(k)),
+			attribute.Int(telemetry.AttrResumes, s.resumes),
+			attribute.String(telemetry.AttrCause, failure.Code.String())))
 		select {
 		case <-time.After(wait):
 		case <-s.ctx.Done():
 			return classify(context.Cause(s.ctx))
 		}
-		a, err := s.p.openAttempt(s.ctx, next)
+		a, err := s.p.openAttempt(s.ctx, next, "resume")
 		if err != nil {
 			if s.ctx.Err() != nil {
 				return classify(context.Cause(s.ctx))
@@ -418,15 +491,20 @@ func (s *stream) resume(failure *framing.StreamError, since time.Time) *framing.
 			failure = withNote(failure, "resume failed: "+err.Error())
 			continue
 		}
-		s.cur.Store(a)
 		if a.resp.StatusCode != http.StatusOK {
 			failure = withNote(failure, "resume answered "+upstreamStatusText(a.resp.StatusCode))
+			a.close(failure)
 			continue
 		}
+		s.cur.Store(a)
 		s.skip = s.scanner.Offset() - s.scanner.Boundary()
 		s.tailSum = s.tail.Sum64()
 		s.overlap.Reset()
-		s.p.log.Info("resuming stream", "path", s.req.Path(), "continuation", next.Path(), "after_records", k,
+		s.span.AddEvent(telemetry.EventResumeSuccess, trace.WithAttributes(
+			attribute.String(telemetry.AttrContinuation, next.Path()),
+			attribute.String(telemetry.AttrCause, failure.Code.String())))
+		s.p.tel.Metrics.Resumed(s.req.Endpoint.String(), failure.Code.String())
+		s.p.log.InfoContext(s.ctx, "resuming stream", "path", s.req.Path(), "continuation", next.Path(), "after_records", k,
 			"overlap_bytes", s.skip, "cause", failure.Code.String(), "resumes", s.resumes)
 		return nil
 	}
@@ -473,34 +551,54 @@ func (s *stream) release() {
 	s.releaseOnce.Do(func() {
 		close(s.done)
 		if a := s.cur.Load(); a != nil {
-			a.close()
+			a.close(nil)
 		}
 		s.cancel(context.Canceled)
+		if s.upstreamSlot {
+			s.p.limits.releaseUpstream()
+		}
+		s.p.limits.leave(s.client)
+		s.p.liveMu.Lock()
+		delete(s.p.live, s)
+		s.p.liveMu.Unlock()
 		s.p.active.Add(-1)
 		s.p.inflight.Done()
 	})
 }
 
-func (s *stream) logEnd(status int, outcome *framing.StreamError, clientErr error) {
-	mode := "passthrough"
-	if s.framed {
-		mode = "framed"
-	}
-	code := "ok"
-	level := s.p.log.Info
-	attrs := []any{"endpoint", s.req.Endpoint.String(), "path", s.req.Path(), "mode", mode, "status", status}
-	switch {
-	case clientErr != nil:
-		code, level = "client-gone", s.p.log.Warn
-		attrs = append(attrs, "error", clientErr.Error())
-	case outcome != nil:
-		code, level = outcome.Code.String(), s.p.log.Warn
-		attrs = append(attrs, "error", outcome.Message)
-	}
-	attrs = append(attrs, "outcome", code, "records", s.scanner.Records(), "bytes", s.sent, "resumes", s.resumes,
-		"duration_ms", msSince(s.start), "client", s.client)
-	if s.framed && s.streamID != (framing.StreamID{}) {
-		attrs = append(attrs, "stream_id", s.streamID.String())
-	}
-	level("request", attrs...)
+// finish reports the stream's end once: the log line, the metrics and the
+// server span.
+func (s *stream) finish(status int, outcome *framing.StreamError, clientErr error) {
+	s.finishOnce.Do(func() {
+		code := "ok"
+		level := s.p.log.InfoContext
+		attrs := []any{"endpoint", s.req.Endpoint.String(), "path", s.req.Path(), "mode", s.mode, "status", status}
+		switch {
+		case clientErr != nil:
+			code, level = "client-gone", s.p.log.WarnContext
+			attrs = append(attrs, "error", clientErr.Error())
+		case outcome != nil:
+			code, level = outcome.Code.String(), s.p.log.WarnContext
+			attrs = append(attrs, "error", outcome.Message)
+		}
+		d := time.Since(s.start)
+		records := s.scanner.Records()
+		attrs = append(attrs, "outcome", code, "records", records, "bytes", s.sent, "resumes", s.resumes,
+			"duration_ms", float64(d.Microseconds())/1000, "client", s.client)
+		if s.framed && s.streamID != (framing.StreamID{}) {
+			attrs = append(attrs, "stream_id", s.streamID.String())
+		}
+		level(s.ctx, "request", attrs...)
+		s.p.tel.Metrics.StreamFinished(s.req.Endpoint.String(), s.mode, code, status, records, s.sent, d)
+		s.span.SetAttributes(
+			attribute.String(telemetry.AttrMode, s.mode),
+			attribute.Int64(telemetry.AttrRecords, int64(records)),
+			attribute.Int64(telemetry.AttrBytes, int64(s.sent)),
+			attribute.Int64(telemetry.AttrFrames, int64(s.frames)),
+			attribute.Int(telemetry.AttrResumes, s.resumes))
+		if outcome != nil {
+			s.span.SetAttributes(attribute.String("error.type", outcome.Code.String()))
+		}
+		endServerSpan(s.span, status, code)
+	})
 }

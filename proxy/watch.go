@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/backseal/backseal/upstream"
 )
 
@@ -42,6 +44,9 @@ func (s *stream) watch() {
 // clientGone reports whether the peer closed or reset the connection,
 // peeking without consuming so a pipelined request stays for fasthttp.
 func clientGone(c net.Conn) bool {
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = tc.NetConn() // TLS: peeking the TCP socket still shows FIN and RST
+	}
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return false
@@ -89,11 +94,25 @@ func (p *Proxy) lookupCounts(ctx context.Context, req upstream.Request) *countLo
 		defer close(c.done)
 		ctx, cancel := context.WithTimeout(ctx, p.cfg.CountTimeout)
 		defer cancel()
+		endpoint := req.Endpoint.String()
 		if needDB {
-			c.db, c.err = p.up.DBState(ctx)
+			spanCtx, span := p.startAttempt(ctx, "count", upstream.Request{Endpoint: upstream.DBState})
+			c.db, c.err = p.up.DBState(spanCtx)
+			endAttempt(span, 0, c.err)
+			p.tel.Metrics.UpstreamAttempt(endpoint, "count", c.err)
+			p.tel.Metrics.CountLookup("db_state", false)
 		}
 		if needItems && c.err == nil {
-			c.items, _, c.err = p.up.StateItemCount(ctx, req.Args[0])
+			countReq := upstream.Request{Endpoint: upstream.StateItemCount, Args: [3]uint64{req.Args[0]}}
+			spanCtx, span := p.startAttempt(ctx, "count", countReq)
+			var hit bool
+			c.items, hit, c.err = p.up.StateItemCount(spanCtx, req.Args[0])
+			span.SetAttributes(attribute.Bool("backseal.cache_hit", hit))
+			endAttempt(span, 0, c.err)
+			if !hit {
+				p.tel.Metrics.UpstreamAttempt(endpoint, "count", c.err)
+			}
+			p.tel.Metrics.CountLookup("state_item_count", hit)
 		}
 	}()
 	return c
