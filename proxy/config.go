@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -31,6 +32,16 @@ type Config struct {
 	IdleTimeout       time.Duration `yaml:"idle_timeout" help:"keep-alive idle time on client connections"`
 	MaxHeaderBytes    int           `yaml:"max_header_bytes" help:"largest request line plus headers accepted"`
 
+	MaxStreams           int           `yaml:"max_streams" help:"concurrent requests the sidecar serves; beyond it, 503 with Retry-After"`
+	MaxStreamsPerClient  int           `yaml:"max_streams_per_client" help:"concurrent requests one client address may hold; beyond it, 503 with Retry-After"`
+	MaxUpstreamStreams   int           `yaml:"max_upstream_streams" help:"concurrent streams sent to the node (it runs 64 producers); others queue"`
+	UpstreamQueueTimeout time.Duration `yaml:"upstream_queue_timeout" help:"how long a request waits for an upstream stream slot before 503"`
+
+	AllowCIDRs      []string `yaml:"allow_cidrs" help:"client addresses allowed on the public listener (empty: all)"`
+	BearerTokenFile string   `yaml:"bearer_token_file" help:"file holding the token clients must send as Authorization: Bearer (empty: none); reloaded on SIGHUP"`
+	TLSCertFile     string   `yaml:"tls_cert_file" help:"PEM certificate for TLS on the public listener (with tls_key_file); reloaded on SIGHUP"`
+	TLSKeyFile      string   `yaml:"tls_key_file" help:"PEM private key for tls_cert_file"`
+
 	TrustedProxies []string `yaml:"trusted_proxies" help:"CIDRs whose X-Forwarded-For is believed for the logged client address"`
 	LogLevel       string   `yaml:"log_level" help:"debug, info, warn or error"`
 }
@@ -38,22 +49,26 @@ type Config struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		Listen:            "0.0.0.0:6187",
-		Upstream:          "http://127.0.0.1:6186",
-		AdminListen:       "127.0.0.1:9187",
-		StallTimeout:      30 * time.Second, // below the legacy client's 60 s read timeout
-		MaxRecordSize:     64 << 20,
-		ResumeAttempts:    5,
-		ResumeWindow:      30 * time.Second,
-		ResumeBackoff:     100 * time.Millisecond,
-		UpstreamRetries:   3,
-		UpstreamTimeout:   30 * time.Second,
-		CountTimeout:      10 * time.Second,
-		DrainTimeout:      25 * time.Second,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       90 * time.Second,
-		MaxHeaderBytes:    8 << 10,
-		LogLevel:          "info",
+		Listen:               "0.0.0.0:6187",
+		Upstream:             "http://127.0.0.1:6186",
+		AdminListen:          "127.0.0.1:9187",
+		StallTimeout:         30 * time.Second, // below the legacy client's 60 s read timeout
+		MaxRecordSize:        64 << 20,
+		ResumeAttempts:       5,
+		ResumeWindow:         30 * time.Second,
+		ResumeBackoff:        100 * time.Millisecond,
+		UpstreamRetries:      3,
+		UpstreamTimeout:      30 * time.Second,
+		CountTimeout:         10 * time.Second,
+		DrainTimeout:         25 * time.Second,
+		ReadHeaderTimeout:    10 * time.Second,
+		IdleTimeout:          90 * time.Second,
+		MaxHeaderBytes:       8 << 10,
+		MaxStreams:           1024,
+		MaxStreamsPerClient:  64,
+		MaxUpstreamStreams:   48, // below the node's 64 producers, leaving it room for others
+		UpstreamQueueTimeout: 10 * time.Second,
+		LogLevel:             "info",
 	}
 }
 
@@ -104,6 +119,33 @@ func (c *Config) Validate() error {
 	for _, cidr := range c.TrustedProxies {
 		if _, err := netip.ParsePrefix(cidr); err != nil {
 			bad("trusted_proxies", "%q is not a CIDR", cidr)
+		}
+	}
+	for _, cidr := range c.AllowCIDRs {
+		if _, err := netip.ParsePrefix(cidr); err != nil {
+			bad("allow_cidrs", "%q is not a CIDR", cidr)
+		}
+	}
+	atLeastOne := func(key string, n int) {
+		if n < 1 {
+			bad(key, "must be at least 1, got %d", n)
+		}
+	}
+	atLeastOne("max_streams", c.MaxStreams)
+	atLeastOne("max_streams_per_client", c.MaxStreamsPerClient)
+	atLeastOne("max_upstream_streams", c.MaxUpstreamStreams)
+	positive("upstream_queue_timeout", c.UpstreamQueueTimeout)
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		bad("tls_cert_file", "tls_cert_file and tls_key_file go together")
+	}
+	if c.BearerTokenFile != "" {
+		if _, err := readToken(c.BearerTokenFile); err != nil {
+			bad("bearer_token_file", "%v", err)
+		}
+	}
+	if c.TLSCertFile != "" && c.TLSKeyFile != "" {
+		if _, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile); err != nil {
+			bad("tls_cert_file", "%v", err)
 		}
 	}
 	switch c.LogLevel {

@@ -30,6 +30,9 @@ func TestShippedConfigIsTheDefaults(t *testing.T) {
 	if len(got.TrustedProxies) == 0 {
 		got.TrustedProxies = nil // "[]" in YAML
 	}
+	if len(got.AllowCIDRs) == 0 {
+		got.AllowCIDRs = nil
+	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("configs/backseal.yaml = %+v\nDefaultConfig() = %+v", got, want)
 	}
