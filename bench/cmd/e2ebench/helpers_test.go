@@ -71,3 +71,25 @@ func TestReplaceSection(t *testing.T) {
 		t.Fatalf("unbalanced markers: %v", err)
 	}
 }
+
+func TestParseFlagHelp(t *testing.T) {
+	help := []byte(`flags:
+  -max-streams value
+    	concurrent requests (env BACKSEAL_MAX_STREAMS, default 1024)
+  -max-streams-per-client value
+    	per client; beyond it, 503 (env BACKSEAL_MAX_STREAMS_PER_CLIENT, default 64)
+  -listen value
+    	public listener address (env BACKSEAL_LISTEN, default "0.0.0.0:6187")
+  -trusted-proxies value
+    	CIDRs (env BACKSEAL_TRUSTED_PROXIES)
+`)
+	for name, want := range map[string]string{"max-streams": "1024", "max-streams-per-client": "64", "listen": "0.0.0.0:6187", "trusted-proxies": ""} {
+		ok, def := parseFlagHelp(help, name)
+		if !ok || def != want {
+			t.Errorf("%s: ok %v default %q, want %q", name, ok, def, want)
+		}
+	}
+	if ok, _ := parseFlagHelp(help, "max-stream"); ok {
+		t.Error("prefix of a flag matched")
+	}
+}

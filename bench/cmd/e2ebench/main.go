@@ -330,7 +330,18 @@ func runConcurrent(rep *report, dir, bin string, committed, count uint64, size i
 		default:
 			return fmt.Errorf("-conc-modes: unknown mode %q", mode)
 		}
-		bs, err := startBackseal(dir, "backseal-conc-"+mode, bin, sim.url())
+		// All streams come from one client address: lift a per-client
+		// limit, if this backseal has one, to the test's size; every other
+		// limit stays at its default.
+		var extra []string
+		if ok, def := serveFlag(bin, "max-streams-per-client"); ok {
+			extra = []string{"--max-streams-per-client", strconv.Itoa(o.conc)}
+			rep.concNote = fmt.Sprintf("`--max-streams-per-client %d` (default %s; every stream comes from the harness's one address)", o.conc, def)
+			if ok, def := serveFlag(bin, "max-upstream-streams"); ok {
+				rep.concNote += fmt.Sprintf("; other limits at their defaults, `max_upstream_streams` %s, so the rest queue in backseal", def)
+			}
+		}
+		bs, err := startBackseal(dir, "backseal-conc-"+mode, bin, sim.url(), extra...)
 		if err != nil {
 			return err
 		}

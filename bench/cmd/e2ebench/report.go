@@ -58,6 +58,7 @@ type report struct {
 	latency           map[string][]latencyResult
 	conc              []concReport
 	perf              string
+	concNote          string
 }
 
 // pathSummary holds the medians over a path's runs.
@@ -345,6 +346,9 @@ func (r *report) markdown() string {
 	if len(r.conc) > 0 {
 		p("**%d concurrent streams** through a fresh backseal per mode (its own simulator: `--batch-size 65536`, `--max-producers %d`, so the simulator is not the limit), each `/transactions/0/N` of %s; memory per stream = (peak RSS − idle RSS after one warm stream) / %d, and per receiving stream the same growth over the most streams receiving at once (the goal is judged on the latter: streams still waiting hold little); \"receiving at once\" = most streams between their first and last byte at one moment; first byte = per-stream time from request to first payload byte, median and max; upstream connections = most established connections on the simulator's port, idle pooled ones included (backseal's upstream pool allows 128, shared by the streams and their `/db_state` count lookups).\n\n",
 			o.conc, 2*o.conc, formatSize(r.conc[0].streamBytes), o.conc)
+		if r.concNote != "" {
+			p("The concurrent backseal runs with %s.\n\n", r.concNote)
+		}
 		p("| mode (client) | one stream GB/s | %d streams aggregate GB/s | ratio | idle RSS MiB | peak RSS MiB | KiB per stream | KiB per receiving stream | proxy CPU s/GiB | receiving at once | first byte ms median / max | upstream connections | errors | wall s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n", o.conc)
 		for _, c := range r.conc {
 			cl := "discards"

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -169,7 +170,7 @@ func startSim(dir, name, bin string, c simConfig) (*service, error) {
 	return s, s.waitReady("/db_state", 10*time.Second)
 }
 
-func startBackseal(dir, name, bin, upstream string) (*service, error) {
+func startBackseal(dir, name, bin, upstream string, extra ...string) (*service, error) {
 	addr, err := freePort()
 	if err != nil {
 		return nil, err
@@ -178,7 +179,8 @@ func startBackseal(dir, name, bin, upstream string) (*service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := start(dir, name, addr, bin, "serve", "--listen", addr, "--upstream", upstream, "--admin-listen", admin)
+	argv := append([]string{bin, "serve", "--listen", addr, "--upstream", upstream, "--admin-listen", admin}, extra...)
+	s, err := start(dir, name, addr, argv...)
 	if err != nil {
 		return nil, err
 	}
@@ -345,4 +347,20 @@ func versionOf(bin string, args ...string) string {
 	}
 	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
 	return line
+}
+
+// serveFlag reports whether `backseal serve` has the flag name, and its
+// default as the help text prints it ("" if none).
+func serveFlag(bin, name string) (ok bool, def string) {
+	out, _ := exec.Command(bin, "serve", "-h").CombinedOutput()
+	return parseFlagHelp(out, name)
+}
+
+// parseFlagHelp finds flag name in Go flag package help output.
+func parseFlagHelp(out []byte, name string) (ok bool, def string) {
+	m := regexp.MustCompile(`(?m)^\s+-` + regexp.QuoteMeta(name) + `(?:[ \t].*)?\n\s+.*?(?:default "?([^")]*)"?\))?$`).FindSubmatch(out)
+	if m == nil {
+		return false, ""
+	}
+	return true, string(m[1])
 }
