@@ -65,3 +65,11 @@ docker:
 
 clean:
 	rm -rf bin
+
+# Tracing demo, outside make test: Jaeger all-in-one (built once from the Go
+# module proxy into bin/), the simulator with faults and the sidecar exporting
+# OTLP to it; checks the traces through Jaeger's query API (docs/TELEMETRY.md).
+# Screenshot: make tracing-demo TRACING_DEMO_FLAGS='-screenshot docs/tracing-trace.png'
+.PHONY: tracing-demo
+tracing-demo: build
+	$(GO) run ./telemetry/demo -backseal $(BIN) $(TRACING_DEMO_FLAGS)
