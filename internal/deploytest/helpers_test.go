@@ -109,12 +109,19 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
+// process is a child the test started.
+type process struct {
+	cmd  *exec.Cmd
+	out  *lockedBuffer // its stdout and stderr
+	done chan struct{} // closed when it has exited; then cmd.ProcessState is set
+}
+
 // startProcess runs cmd until the test ends (then kills it and waits), and
 // logs its output if the test failed.
-func startProcess(t testing.TB, cmd *exec.Cmd) *lockedBuffer {
+func startProcess(t testing.TB, cmd *exec.Cmd) *process {
 	t.Helper()
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
+	p := &process{cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.out, p.out
 	// A group of its own, so that cleanup ends the workers too (nginx
 	// forks them; killing only the master would orphan them).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -123,16 +130,15 @@ func startProcess(t testing.TB, cmd *exec.Cmd) *lockedBuffer {
 		t.Fatalf("starting %s: %v", cmd.Path, err)
 	}
 	pgid := cmd.Process.Pid
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
+	go func() { cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		syscall.Kill(-pgid, syscall.SIGKILL)
-		<-done
+		<-p.done
 		if t.Failed() {
-			t.Logf("%s output:\n%s", filepath.Base(cmd.Path), out.String())
+			t.Logf("%s output:\n%s", filepath.Base(cmd.Path), p.out.String())
 		}
 	})
-	return out
+	return p
 }
 
 // waitHTTP polls url until it answers want, or fails after 10 s.

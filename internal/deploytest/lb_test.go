@@ -83,8 +83,8 @@ http {
 	if out, err := exec.Command(bin, append([]string{"-t", "-q"}, args...)...).CombinedOutput(); err != nil {
 		t.Fatalf("nginx -t rejects %s: %v\n%s", name, err, out)
 	}
-	out := startProcess(t, exec.Command(bin, args...))
-	waitHTTP(t, "http://"+addr+"/db_state", 200, out)
+	proc := startProcess(t, exec.Command(bin, args...))
+	waitHTTP(t, "http://"+addr+"/db_state", 200, proc.out)
 	v, _ := exec.Command(bin, "-v").CombinedOutput()
 	return addr, strings.TrimPrefix(strings.TrimSpace(string(v)), "nginx version: ")
 }
@@ -110,8 +110,8 @@ func startHAProxy(t *testing.T, sidecar, admin string) (string, string) {
 	if out, err := exec.Command(bin, "-c", "-q", "-f", global, "-f", path).CombinedOutput(); err != nil {
 		t.Fatalf("haproxy -c rejects %s: %v\n%s", name, err, out)
 	}
-	out := startProcess(t, exec.Command(bin, "-db", "-f", global, "-f", path))
-	waitHTTP(t, "http://"+addr+"/db_state", 200, out)
+	proc := startProcess(t, exec.Command(bin, "-db", "-f", global, "-f", path))
+	waitHTTP(t, "http://"+addr+"/db_state", 200, proc.out)
 	v, _ := exec.Command(bin, "-v").Output()
 	first, _, _ := strings.Cut(string(v), "\n")
 	fields := strings.Fields(first) // HAProxy version 2.6.12-1+deb12u4 2026/10/17 - ...
@@ -309,6 +309,13 @@ func checkRouting(t *testing.T, addr string) {
 			if _, want := chain.Body(mustParse(t, tt.path)); !bytes.Equal(r.body, want) {
 				t.Errorf("GET %s via %s: body differs from the node's", tt.path, addr)
 			}
+		}
+	}
+	// Every endpoint reaches backseal: a bad parameter gets backseal's 400,
+	// not the balancer's 404.
+	for _, e := range upstream.Endpoints() {
+		if r := wireGet(t, addr, "/"+e.String()+"/x"); r.status != 400 {
+			t.Errorf("GET /%s/x via %s: %d, want backseal's 400", e, addr, r.status)
 		}
 	}
 }
