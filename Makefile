@@ -60,7 +60,10 @@ bench-go:
 lint: fmt-check vet
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(PKGS)
 
+# The image (Dockerfile). Without Docker, `make build` makes the same static binary, and
+# internal/deploytest runs the Dockerfile's build line, entrypoint and health check.
 docker:
+	@command -v docker >/dev/null || { echo "make docker: no docker on this machine; make build makes the same static binary"; exit 1; }
 	docker build --build-arg VERSION=$(VERSION) -t backseal:$(VERSION) .
 
 clean:
