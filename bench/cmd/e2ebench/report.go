@@ -585,7 +585,7 @@ func (r *report) chart(path string) error {
 	title := []string{
 		fmt.Sprintf("BACKSEAL END TO END: %.2f GIB CHUNKED STREAM, MEDIANS OF %d INTERLEAVED ROUNDS", float64(r.bytes)/bytesPerGiB, r.opts.rounds),
 		fmt.Sprintf("%s, %d CPUS (%s), SHARED: UPSTREAM, PROXY AND CLIENT ON THE SAME CORES", r.started.UTC().Format("2006-01-02"), r.machine.nproc, firstWords(r.machine.cpu, 2)),
-		"BACKSEAL: GREEN MEETS, ORANGE MISSES ITS GOAL (RED DASH)  BLUE: NGINX, HAPROXY  GRAY: NO PROXY",
+		"GREEN/ORANGE: BACKSEAL MEETS/MISSES GOAL (RED DASH)  BLUE: NGINX, HAPROXY  GRAY: DIRECT",
 	}
 	return chart.WriteFile(path, chart.Render(title, []chart.Panel{tput, cpu, mem, ttfb}))
 }
