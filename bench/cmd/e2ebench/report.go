@@ -310,7 +310,11 @@ func (r *report) markdown() string {
 			float64(r.idleRSS[keyFramed])/mib, mark(worst <= goalPeakRSS/mib))
 	}
 	if okP && okF {
-		p("| passthrough at least as fast as framed | ≥ %s GB/s | %s GB/s | %s |\n", f2(fr.gbps), f2(pa.gbps), mark(pa.gbps >= fr.gbps))
+		close := ""
+		if math.Abs(pa.gbps-fr.gbps) < 0.05*fr.gbps {
+			close = " (within 5%: noise decides the mark)"
+		}
+		p("| passthrough at least as fast as framed | ≥ %s GB/s | %s GB/s%s | %s |\n", f2(fr.gbps), f2(pa.gbps), close, mark(pa.gbps >= fr.gbps))
 	}
 	for _, c := range r.conc {
 		grown := float64(int64(c.res.peakRSS) - int64(c.res.idleRSS))
@@ -328,8 +332,14 @@ func (r *report) markdown() string {
 			p99, added := r.roundP99(keyPass)
 			dp99, _ := r.roundP99(keyDirect)
 			d := summarizeLatency(r.latency[keyDirect]...)
+			verdict := mark(added <= goalAddedLatency && bs.errs == 0)
+			if dp99 > goalAddedLatency {
+				// Other jobs' bursts make direct's own p99 larger than the
+				// margin being judged: the difference is noise.
+				verdict += " (inconclusive: direct's own p99 is above 1 ms on this loaded machine)"
+			}
 			p("| small endpoints: added p99 latency at %d req/s | ≤ 1 ms | %+d µs (median over %d rounds of p99 − direct's p99 in the same round; p99 %s vs %s µs); p50 added %+d µs | %s |\n",
-				o.latRate, added.Microseconds(), len(r.latency[keyPass]), us(p99), us(dp99), (bs.p50 - d.p50).Microseconds(), mark(added <= goalAddedLatency && bs.errs == 0))
+				o.latRate, added.Microseconds(), len(r.latency[keyPass]), us(p99), us(dp99), (bs.p50 - d.p50).Microseconds(), verdict)
 		}
 	}
 	if okF {
