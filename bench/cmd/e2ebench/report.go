@@ -310,11 +310,11 @@ func (r *report) markdown() string {
 			float64(r.idleRSS[keyFramed])/mib, mark(worst <= goalPeakRSS/mib))
 	}
 	if okP && okF {
-		close := ""
+		near := ""
 		if math.Abs(pa.gbps-fr.gbps) < 0.05*fr.gbps {
-			close = " (within 5%: noise decides the mark)"
+			near = " (within 5%: noise decides the mark)"
 		}
-		p("| passthrough at least as fast as framed | ≥ %s GB/s | %s GB/s%s | %s |\n", f2(fr.gbps), f2(pa.gbps), close, mark(pa.gbps >= fr.gbps))
+		p("| passthrough at least as fast as framed | ≥ %s GB/s | %s GB/s%s | %s |\n", f2(fr.gbps), f2(pa.gbps), near, mark(pa.gbps >= fr.gbps))
 	}
 	for _, c := range r.conc {
 		grown := float64(int64(c.res.peakRSS) - int64(c.res.idleRSS))
