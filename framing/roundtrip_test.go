@@ -304,3 +304,55 @@ func TestStreamError(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteFrameInPlace: a frame sealed in the caller's buffer is the same
+// bytes Write produces, and it costs one write and no allocation.
+func TestWriteFrameInPlace(t *testing.T) {
+	id := StreamID{1, 2, 3}
+	var viaWrite, inPlace bytes.Buffer
+	w1, err := NewWriter(&viaWrite, Header{StreamID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cw := &countingWriter{w: &inPlace}
+	w2, err := NewWriter(cw, Header{StreamID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cw.writes = 0
+	buf := make([]byte, FrameHeaderSize+1000+CheckSize)
+	for i, n := range []int{1, 999, 1000, 17} {
+		payload := bytes.Repeat([]byte{byte(i)}, n)
+		if _, err := w1.Write(payload); err != nil {
+			t.Fatal(err)
+		}
+		frame := buf[:FrameHeaderSize+n+CheckSize]
+		copy(frame[FrameHeaderSize:], payload)
+		if got, err := w2.WriteFrameInPlace(frame); err != nil || got != n {
+			t.Fatalf("WriteFrameInPlace = %d, %v", got, err)
+		}
+	}
+	if cw.writes != 4 {
+		t.Fatalf("%d writes for 4 frames, want 4", cw.writes)
+	}
+	w1.End(9, nil)
+	w2.End(9, nil)
+	if !bytes.Equal(viaWrite.Bytes(), inPlace.Bytes()) {
+		t.Fatal("in-place frames differ from Write's")
+	}
+	if _, err := w2.WriteFrameInPlace(buf[:FrameHeaderSize+CheckSize]); err == nil {
+		t.Fatal("an empty in-place frame was accepted")
+	}
+	w3, _ := NewWriter(io.Discard, Header{StreamID: id})
+	frame := buf[:FrameHeaderSize+1000+CheckSize]
+	if allocs := testing.AllocsPerRun(100, func() { w3.WriteFrameInPlace(frame) }); allocs != 0 {
+		t.Fatalf("%v allocations per in-place frame", allocs)
+	}
+}
+
+type countingWriter struct {
+	w      io.Writer
+	writes int
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) { c.writes++; return c.w.Write(p) }

@@ -12,10 +12,12 @@ import (
 // Writer frames a stream. NewWriter writes MAGIC and the header frame, each
 // Write one or more data frames, End the end frame.
 //
-// A Writer does not copy payloads: every frame goes to the underlying writer
-// as three writes (frame header, payload, check). Give it a buffered writer
-// (bufio.Writer, or a server's response writer) and flush after End. It makes
-// no allocations per frame. A Writer is not safe for concurrent use.
+// A Writer does not copy payloads: Write sends every frame to the underlying
+// writer as three writes (frame header, payload, check), so give it a
+// buffered writer (bufio.Writer, or a server's response writer) and flush
+// after End; WriteFrameInPlace sends a frame the caller laid out as one
+// write. It makes no allocations per frame. A Writer is not safe for
+// concurrent use.
 type Writer struct {
 	w      io.Writer
 	header Header
@@ -104,14 +106,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 		chunk := p[:min(len(p), MaxPayload)]
 		p = p[len(chunk):]
 		seq := w.frames + 1
-		putFrameHeader(&w.fh, KindData, uint32(len(chunk)), seq)
-		w.digest.Write(chunk)
-		// check = XXH64(stream id || prev check || frame header || BE64(D_n)):
-		// the stream id is in place; the previous check is in check[16:24].
-		copy(w.check[24:40], w.fh[:])
-		binary.BigEndian.PutUint64(w.check[40:48], w.digest.Sum64())
-		binary.BigEndian.PutUint64(w.ck[:], xxhash.Sum64(w.check[:]))
-		copy(w.check[16:24], w.ck[:])
+		binary.BigEndian.PutUint64(w.ck[:], w.sealData(seq, chunk))
 		if err := w.emit(seq, chunk); err != nil {
 			return n, err
 		}
@@ -120,6 +115,46 @@ func (w *Writer) Write(p []byte) (int, error) {
 		n += len(chunk)
 	}
 	return n, nil
+}
+
+// WriteFrameInPlace writes one data frame whose payload already sits in
+// frame[FrameHeaderSize:len(frame)-CheckSize]. It fills the frame header and
+// the check in place and hands the whole frame to the underlying writer in
+// one Write, so a caller that reads into a buffer with room on both sides of
+// the payload frames it without copying. The payload must be 1 to MaxPayload
+// bytes. It returns the payload length.
+func (w *Writer) WriteFrameInPlace(frame []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	n := len(frame) - FrameHeaderSize - CheckSize
+	if n <= 0 || n > MaxPayload {
+		return 0, fmt.Errorf("framing: in-place frame with a %d-byte payload, want 1 to %d", n, MaxPayload)
+	}
+	seq := w.frames + 1
+	ck := w.sealData(seq, frame[FrameHeaderSize:FrameHeaderSize+n])
+	copy(frame[:FrameHeaderSize], w.fh[:])
+	binary.BigEndian.PutUint64(frame[FrameHeaderSize+n:], ck)
+	if _, err := w.w.Write(frame); err != nil {
+		return 0, w.fail(seq, err)
+	}
+	w.frames++
+	w.bytes += uint64(n)
+	return n, nil
+}
+
+// sealData puts data frame seq's header in w.fh, adds its payload to the
+// running digest and returns its check:
+// XXH64(stream id || prev check || frame header || BE64(D_n)).
+func (w *Writer) sealData(seq uint64, payload []byte) uint64 {
+	putFrameHeader(&w.fh, KindData, uint32(len(payload)), seq)
+	w.digest.Write(payload)
+	// The stream id is in place; the previous check is in check[16:24].
+	copy(w.check[24:40], w.fh[:])
+	binary.BigEndian.PutUint64(w.check[40:48], w.digest.Sum64())
+	ck := xxhash.Sum64(w.check[:])
+	binary.BigEndian.PutUint64(w.check[16:24], ck)
+	return ck
 }
 
 // End writes the end frame and closes the Writer; it does not close or flush

@@ -73,8 +73,14 @@ type Proxy struct {
 }
 
 // copyBufferSize is the upstream read size: large reads keep syscalls and
-// chunk headers few; the pool keeps memory per stream at one buffer.
-const copyBufferSize = 64 << 10
+// chunk headers few; the pool keeps memory per stream at one buffer. Reads
+// land at readOffset, leaving room for a frame header before them and a
+// check after, so framed mode needs no second buffer.
+const (
+	copyBufferSize = 64 << 10
+	readOffset     = framing.FrameHeaderSize
+	copyBufferCap  = readOffset + copyBufferSize + framing.CheckSize
+)
 
 // New validates cfg and returns a Proxy.
 func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
@@ -113,7 +119,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 		p.trusted = append(p.trusted, netip.MustParsePrefix(cidr))
 	}
 	p.streams, p.stopAll = context.WithCancelCause(context.Background())
-	p.copyBuffer.New = func() any { b := make([]byte, copyBufferSize); return &b }
+	p.copyBuffer.New = func() any { b := make([]byte, copyBufferCap); return &b }
 	return p, nil
 }
 

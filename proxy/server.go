@@ -42,13 +42,15 @@ func NewServer(cfg Config, log *slog.Logger, opts ...Option) (*Server, error) {
 		NoDefaultServerHeader: true,
 		NoDefaultContentType:  true,
 		ReadBufferSize:        cfg.MaxHeaderBytes,
-		WriteBufferSize:       64 << 10,
-		ReadTimeout:           cfg.ReadHeaderTimeout,
-		IdleTimeout:           cfg.IdleTimeout,
-		MaxRequestBodySize:    4 << 10,
-		Logger:                fasthttpLogger{log},
-		ErrorHandler:          requestError,
-		CloseOnShutdown:       true,
+		// Room for a whole chunk (size line, a frame of one upstream read,
+		// CRLF), so fasthttp sends each with one write.
+		WriteBufferSize:    copyBufferCap + 64,
+		ReadTimeout:        cfg.ReadHeaderTimeout,
+		IdleTimeout:        cfg.IdleTimeout,
+		MaxRequestBodySize: 4 << 10,
+		Logger:             fasthttpLogger{log},
+		ErrorHandler:       requestError,
+		CloseOnShutdown:    true,
 	}
 	s.admin = &fasthttp.Server{
 		Handler:               p.AdminHandler,
@@ -204,14 +206,14 @@ func (p *Proxy) metrics(ctx *fasthttp.RequestCtx) {
 	p.metricsHandler(ctx)
 }
 
-// getFrameBuffer returns a pooled buffer big enough to hold one whole frame,
-// so that each frame leaves as one chunk and one write.
+// getFrameBuffer returns a pooled small buffer for the header and end
+// frames; data frames are larger than it and pass through without a copy.
 func (p *Proxy) getFrameBuffer(w io.Writer) *bufio.Writer {
 	if bw, ok := frameBuffers.Get().(*bufio.Writer); ok {
 		bw.Reset(w)
 		return bw
 	}
-	return bufio.NewWriterSize(w, copyBufferSize+64)
+	return bufio.NewWriterSize(w, 4<<10)
 }
 
 func (p *Proxy) putFrameBuffer(bw *bufio.Writer) {

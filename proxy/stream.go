@@ -234,10 +234,12 @@ func (s *stream) writeTo(w io.Writer) (int64, error) {
 	defer s.release()
 	go s.watch()
 
-	var out io.Writer = w
+	var out emitter = passthrough{w}
 	var fw *framing.Writer
 	var bw *bufio.Writer
 	if s.framed {
+		// The header and end frames are small writes gathered here; data
+		// frames are laid out in the copy buffer and pass straight through.
 		bw = s.p.getFrameBuffer(w)
 		defer s.p.putFrameBuffer(bw)
 		var err error
@@ -249,7 +251,7 @@ func (s *stream) writeTo(w io.Writer) (int64, error) {
 			s.finish(http.StatusOK, nil, err)
 			return 0, err
 		}
-		out = frameFlusher{fw: fw, bw: bw}
+		out = inPlaceFrames{fw}
 	}
 
 	outcome, clientErr := s.pump(out)
@@ -283,24 +285,33 @@ func (s *stream) writeTo(w io.Writer) (int64, error) {
 	return int64(s.sent), nil
 }
 
-// frameFlusher writes one frame per upstream read and flushes it as one chunk.
-type frameFlusher struct {
-	fw *framing.Writer
-	bw *bufio.Writer
+// emitter sends payload bytes to the client. The payload is buf[lo:hi] of
+// the copy buffer, which has room for a frame header before lo and a check
+// after hi, so framed mode seals it in place.
+type emitter interface {
+	emit(buf []byte, lo, hi int) error
 }
 
-func (f frameFlusher) Write(p []byte) (int, error) {
-	n, err := f.fw.Write(p)
-	if err == nil {
-		err = f.bw.Flush()
-	}
-	return n, err
+// passthrough sends the bytes as they are: each write is one chunk.
+type passthrough struct{ w io.Writer }
+
+func (p passthrough) emit(buf []byte, lo, hi int) error {
+	_, err := p.w.Write(buf[lo:hi])
+	return err
+}
+
+// inPlaceFrames sends the bytes as one data frame, without copying them.
+type inPlaceFrames struct{ fw *framing.Writer }
+
+func (f inPlaceFrames) emit(buf []byte, lo, hi int) error {
+	_, err := f.fw.WriteFrameInPlace(buf[lo-framing.FrameHeaderSize : hi+framing.CheckSize])
+	return err
 }
 
 // pump copies upstream bytes to out until the response is complete or has
 // failed for good. It returns the stream's outcome (nil: complete) and,
 // separately, an error writing to the client, which ends everything.
-func (s *stream) pump(out io.Writer) (outcome *framing.StreamError, clientErr error) {
+func (s *stream) pump(out emitter) (outcome *framing.StreamError, clientErr error) {
 	bufp := s.p.copyBuffer.Get().(*[]byte)
 	defer s.p.copyBuffer.Put(bufp)
 	buf := *bufp
@@ -329,11 +340,11 @@ func (s *stream) pump(out io.Writer) (outcome *framing.StreamError, clientErr er
 }
 
 // copyAttempt copies one upstream response body until it ends.
-func (s *stream) copyAttempt(a *attempt, buf []byte, out io.Writer) (failure *framing.StreamError, clientErr error) {
+func (s *stream) copyAttempt(a *attempt, buf []byte, out emitter) (failure *framing.StreamError, clientErr error) {
 	body := a.resp.Body
 	for {
 		s.readingSince.Store(time.Now().UnixNano())
-		n, rerr := body.Read(buf)
+		n, rerr := body.Read(buf[readOffset : readOffset+copyBufferSize])
 		s.readingSince.Store(0)
 		if n > 0 {
 			if !s.firstByte {
@@ -341,7 +352,7 @@ func (s *stream) copyAttempt(a *attempt, buf []byte, out io.Writer) (failure *fr
 				s.span.AddEvent(telemetry.EventFirstByte)
 				s.p.tel.Metrics.FirstByte(s.req.Endpoint.String(), s.mode, time.Since(s.start))
 			}
-			if err := s.forward(buf[:n], out); err != nil {
+			if err := s.forward(buf, readOffset, readOffset+n, out); err != nil {
 				var se *framing.StreamError
 				if errors.As(err, &se) {
 					return se, nil
@@ -371,48 +382,48 @@ func (s *stream) copyAttempt(a *attempt, buf []byte, out io.Writer) (failure *fr
 	}
 }
 
-// forward validates one chunk of upstream bytes and sends what is new.
-// A *framing.StreamError means the upstream failed; any other error is the
-// client's.
-func (s *stream) forward(chunk []byte, out io.Writer) error {
+// forward validates one read of upstream bytes, buf[lo:hi], and sends what
+// is new. A *framing.StreamError means the upstream failed; any other error
+// is the client's.
+func (s *stream) forward(buf []byte, lo, hi int, out emitter) error {
 	if s.skip > 0 {
-		m := min(s.skip, uint64(len(chunk)))
-		s.overlap.Write(chunk[:m])
+		m := min(s.skip, uint64(hi-lo))
+		s.overlap.Write(buf[lo : lo+int(m)])
 		s.skip -= m
-		chunk = chunk[m:]
+		lo += int(m)
 		if s.skip == 0 && s.overlap.Sum64() != s.tailSum {
 			return framing.Errorf(framing.CodeResumeMismatch, "the resumed response differs from the %d bytes of record %d already sent",
 				s.scanner.Offset()-s.scanner.Boundary(), s.scanner.Records())
 		}
-		if len(chunk) == 0 {
+		if lo == hi {
 			return nil
 		}
 	}
 	var tooLarge error
 	if s.req.Endpoint.Streaming() {
 		before := s.scanner.Offset()
-		if _, err := s.scanner.Write(chunk); err != nil {
+		if _, err := s.scanner.Write(buf[lo:hi]); err != nil {
 			// Send the records that completed before the oversized prefix,
 			// so the payload and the record count the client is told agree.
 			tooLarge = classify(err)
-			chunk = chunk[:s.scanner.Boundary()-min(before, s.scanner.Boundary())]
+			hi = lo + int(s.scanner.Boundary()-min(before, s.scanner.Boundary()))
 		}
 		// Keep a hash of the partial record at the end, for a resume's overlap check.
-		if partial := s.scanner.Offset() - s.scanner.Boundary(); partial < uint64(len(chunk)) {
+		if partial := s.scanner.Offset() - s.scanner.Boundary(); partial < uint64(hi-lo) {
 			s.tail.Reset()
-			s.tail.Write(chunk[uint64(len(chunk))-partial:])
+			s.tail.Write(buf[hi-int(partial) : hi])
 		} else {
-			s.tail.Write(chunk)
+			s.tail.Write(buf[lo:hi])
 		}
 	}
-	if len(chunk) > 0 {
+	if hi > lo {
 		if !s.framed {
-			s.digest.Write(chunk)
+			s.digest.Write(buf[lo:hi])
 		}
-		if _, err := out.Write(chunk); err != nil {
+		if err := out.emit(buf, lo, hi); err != nil {
 			return fmt.Errorf("writing client: %w", err)
 		}
-		s.sent += uint64(len(chunk))
+		s.sent += uint64(hi - lo)
 	}
 	return tooLarge
 }
