@@ -223,9 +223,11 @@ func (p *Proxy) putFrameBuffer(bw *bufio.Writer) {
 
 var frameBuffers sync.Pool
 
-// fasthttpLogger routes fasthttp's own messages to slog.
+// fasthttpLogger routes fasthttp's own messages to slog at debug level:
+// they repeat, per connection, what the request line already reports (a cut
+// body shows up as "error when serving connection").
 type fasthttpLogger struct{ l *slog.Logger }
 
 func (f fasthttpLogger) Printf(format string, args ...any) {
-	f.l.Warn("http server: " + fmt.Sprintf(format, args...))
+	f.l.Debug("http server: " + fmt.Sprintf(format, args...))
 }
