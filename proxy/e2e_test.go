@@ -29,7 +29,7 @@ func testChain() sim.Config {
 	return cfg
 }
 
-func startSim(t *testing.T, cfg sim.Config) *sim.Server {
+func startSim(t testing.TB, cfg sim.Config) *sim.Server {
 	t.Helper()
 	s, err := sim.NewServer(cfg)
 	if err != nil {
@@ -56,7 +56,7 @@ func testConfig(upstreamURL string) proxy.Config {
 	return cfg
 }
 
-func startProxy(t *testing.T, cfg proxy.Config) *proxy.Server {
+func startProxy(t testing.TB, cfg proxy.Config) *proxy.Server {
 	t.Helper()
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	if testing.Verbose() {
@@ -77,7 +77,7 @@ func startProxy(t *testing.T, cfg proxy.Config) *proxy.Server {
 	return srv
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(bytes.TrimSpace(p)))
