@@ -113,10 +113,11 @@ func (r *report) summaries() []pathSummary {
 				sys = append(sys, run.perGiB(run.proxy.Sys))
 				peak = append(peak, float64(run.peakRSS)/mib)
 				s.peakMax = math.Max(s.peakMax, float64(run.peakRSS)/mib)
-				if run.proxy.IO.SyscR > 0 {
+				// Only when the stream went through read/write (not recv/send).
+				if run.proxy.IO.SyscR > 0 && run.proxy.IO.RChar > uint64(run.bytes/2) {
 					rk = append(rk, float64(run.proxy.IO.RChar)/float64(run.proxy.IO.SyscR)/1024)
 				}
-				if run.proxy.IO.SyscW > 0 {
+				if run.proxy.IO.SyscW > 0 && run.proxy.IO.WChar > uint64(run.bytes/2) {
 					wk = append(wk, float64(run.proxy.IO.WChar)/float64(run.proxy.IO.SyscW)/1024)
 				}
 			}
@@ -430,8 +431,10 @@ func (r *report) reading(ss []pathSummary) string {
 	if okP && okF {
 		if d := fr.cpu - pa.cpu; math.Abs(d) < 0.1 {
 			parts = append(parts, fmt.Sprintf("Framed and passthrough cost the proxy the same within noise (%s vs %s s/GiB): building frames is not where its time goes.", f2(fr.cpu), f2(pa.cpu)))
-		} else {
+		} else if d > 0 {
 			parts = append(parts, fmt.Sprintf("Framing costs the proxy %+.2f s/GiB over passthrough (%s vs %s).", d, f2(fr.cpu), f2(pa.cpu)))
+		} else {
+			parts = append(parts, fmt.Sprintf("Framed runs cost the proxy no more than passthrough (%s vs %s s/GiB; both hash the payload once): building frames is not where its time goes.", f2(fr.cpu), f2(pa.cpu)))
 		}
 		if !math.IsNaN(pa.sys) && pa.cpu > 0 {
 			parts = append(parts, fmt.Sprintf("System time is %.0f%% of backseal's CPU in passthrough and %.0f%% framed (nginx: %s of %s s/GiB in the kernel), so most of backseal's cost is syscalls and socket copies, not validation or hashing.",
