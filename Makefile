@@ -65,7 +65,7 @@ vulncheck:
 	scripts/govulncheck.sh
 
 lint: fmt-check vet
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
 
 # The image (Dockerfile). Without Docker, `make build` makes the same static binary, and
 # internal/deploytest runs the Dockerfile's build line, entrypoint and health check.

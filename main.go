@@ -30,14 +30,6 @@ func register(name, summary string, run func(args []string, stdout, stderr io.Wr
 	commands[name] = command{summary: summary, run: run}
 }
 
-// notBuilt stands in for a subcommand whose issue has not landed yet.
-func notBuilt(name string) func([]string, io.Writer, io.Writer) int {
-	return func(args []string, _, stderr io.Writer) int {
-		fmt.Fprintf(stderr, "backseal %s: not built yet\n", name)
-		return 2
-	}
-}
-
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -220,7 +220,7 @@ func checkURL(raw string) error {
 		return fmt.Errorf("client: %w: %w", ErrInvalidURL, err)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("client: %w %q: want http://host:port/path or https://...", ErrInvalidURL, raw)
+		return fmt.Errorf("client: %w %q: want http://host:port/path or https://host:port/path", ErrInvalidURL, raw)
 	}
 	return nil
 }

@@ -30,7 +30,9 @@ func (c headerCarrier) Get(key string) string { return string(c.h.Peek(key)) }
 func (c headerCarrier) Set(key, val string)   { c.h.Set(key, val) }
 func (c headerCarrier) Keys() []string {
 	var keys []string
-	c.h.VisitAll(func(k, _ []byte) { keys = append(keys, strings.ToLower(string(k))) })
+	for k := range c.h.All() {
+		keys = append(keys, strings.ToLower(string(k)))
+	}
 	return keys
 }
 

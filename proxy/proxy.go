@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -237,20 +236,18 @@ func (p *Proxy) reject(ctx *fasthttp.RequestCtx, span trace.Span, status int, st
 // token among its comma-separated values (parameters ignored), so duplicate
 // headers and lists like "Accept: a, b;q=0.5" both work.
 func headerHasToken(h *fasthttp.RequestHeader, name, token string) bool {
-	found := false
-	h.VisitAll(func(k, v []byte) {
-		if found || !strings.EqualFold(string(k), name) {
-			return
+	for k, v := range h.All() {
+		if !strings.EqualFold(string(k), name) {
+			continue
 		}
 		for part := range strings.SplitSeq(string(v), ",") {
 			part, _, _ = strings.Cut(part, ";")
 			if strings.EqualFold(strings.TrimSpace(part), token) {
-				found = true
-				return
+				return true
 			}
 		}
-	})
-	return found
+	}
+	return false
 }
 
 // clientAddr is the client's address for logs: the connection's peer, or
@@ -294,17 +291,4 @@ func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds())
 // upstreamStatusText names an upstream status for messages.
 func upstreamStatusText(code int) string {
 	return strconv.Itoa(code) + " " + http.StatusText(code)
-}
-
-// isLoopback reports whether addr's host is a loopback address.
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -315,7 +315,8 @@ func TestFaultCount(t *testing.T) {
 		t.Fatal("count 1: want one faulted response, then clean")
 	}
 	s.SetFaults(Fault{Kind: Drop, After: 10, Count: 2})
-	if clean() || clean() || !clean() {
+	first, second, third := clean(), clean(), clean()
+	if first || second || !third {
 		t.Fatal("count 2: want two faulted responses, then clean")
 	}
 	s.SetFaults(Fault{Kind: Drop, After: 10, Count: -1})

@@ -209,7 +209,7 @@ func mapString(m map[string]string) string {
 func attrString(kvs []attribute.KeyValue) string {
 	var parts []string
 	for _, kv := range kvs {
-		parts = append(parts, string(kv.Key)+"="+kv.Value.Emit())
+		parts = append(parts, string(kv.Key)+"="+kv.Value.String())
 	}
 	return strings.Join(parts, ";")
 }

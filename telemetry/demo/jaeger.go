@@ -116,14 +116,6 @@ func (s jaegerSpan) event(name string) ([]keyValue, bool) {
 	return nil, false
 }
 
-func (s jaegerSpan) events() []string {
-	var names []string
-	for _, l := range s.Logs {
-		names = append(names, lookup(l.Fields, "event"))
-	}
-	return names
-}
-
 func (s jaegerSpan) isError() bool {
 	return s.tag("error") == "true" || s.tag("otel.status_code") == "ERROR"
 }
