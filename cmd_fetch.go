@@ -58,6 +58,7 @@ flags:
 		asJSON  bool
 		connect time.Duration
 		stall   time.Duration
+		token   string
 	)
 	fs.StringVar(&out, "o", "", "write the payload to `FILE` (- for stdout, the default)")
 	fs.StringVar(&out, "output", "", "same as -o `FILE`")
@@ -65,6 +66,7 @@ flags:
 	fs.BoolVar(&asJSON, "json", false, "print the summary as JSON on stdout (needs -o FILE)")
 	fs.DurationVar(&connect, "connect-timeout", client.DefaultConnectTimeout, "limit on connecting (TCP and TLS)")
 	fs.DurationVar(&stall, "stall-timeout", client.DefaultStallTimeout, "fail when no byte arrives for this long (headers included)")
+	fs.StringVar(&token, "token-file", "", "send the token in `FILE` as Authorization: Bearer (for a sidecar with bearer_token_file)")
 	pos, code := parseInterleaved(fs, args)
 	if code >= 0 {
 		return code
@@ -84,9 +86,18 @@ flags:
 		return code
 	}
 
+	var bearer string
+	if token != "" {
+		b, err := os.ReadFile(token)
+		if err != nil || strings.TrimSpace(string(b)) == "" {
+			fmt.Fprintf(stderr, "backseal fetch: --token-file: cannot read a token from %s: %v\n", token, err)
+			return client.ExitUsage
+		}
+		bearer = strings.TrimSpace(string(b))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	c := &client.Client{ConnectTimeout: connect, StallTimeout: stall, UserAgent: "backseal-fetch/" + buildVersion()}
+	c := &client.Client{ConnectTimeout: connect, StallTimeout: stall, UserAgent: "backseal-fetch/" + buildVersion(), BearerToken: bearer}
 	defer c.CloseIdleConnections()
 	var prog *progressLine
 	if isTerminal(stderr) {

@@ -74,6 +74,9 @@ type Client struct {
 	Progress func(Progress)
 	// UserAgent is sent as User-Agent; if empty, "backseal-client".
 	UserAgent string
+	// BearerToken, if not empty, is sent as "Authorization: Bearer TOKEN",
+	// for a sidecar configured with bearer_token_file.
+	BearerToken string
 
 	once sync.Once
 	hc   *http.Client
@@ -156,6 +159,9 @@ func (c *Client) Fetch(ctx context.Context, rawURL string, w io.Writer) (Summary
 		ua = "backseal-client"
 	}
 	req.Header.Set("User-Agent", ua)
+	if c.BearerToken != "" {
+		req.Header.Set("Authorization", "Bearer "+c.BearerToken)
+	}
 
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
