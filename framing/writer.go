@@ -119,11 +119,26 @@ func (w *Writer) Write(p []byte) (int, error) {
 
 // WriteFrameInPlace writes one data frame whose payload already sits in
 // frame[FrameHeaderSize:len(frame)-CheckSize]. It fills the frame header and
-// the check in place and hands the whole frame to the underlying writer in
-// one Write, so a caller that reads into a buffer with room on both sides of
-// the payload frames it without copying. The payload must be 1 to MaxPayload
-// bytes. It returns the payload length.
+// the check in place (SealFrame) and hands the whole frame to the underlying
+// writer in one Write, so a caller that reads into a buffer with room on
+// both sides of the payload frames it without copying. It returns the
+// payload length.
 func (w *Writer) WriteFrameInPlace(frame []byte) (int, error) {
+	n, err := w.SealFrame(frame)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := w.w.Write(frame); err != nil {
+		return 0, w.fail(w.frames, err)
+	}
+	return n, nil
+}
+
+// SealFrame makes frame a complete data frame in place, as WriteFrameInPlace
+// does, but leaves sending it to the caller (who may, say, add transport
+// framing around it): the frame counts as written. The payload must be 1 to
+// MaxPayload bytes. It returns the payload length.
+func (w *Writer) SealFrame(frame []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
@@ -135,9 +150,6 @@ func (w *Writer) WriteFrameInPlace(frame []byte) (int, error) {
 	ck := w.sealData(seq, frame[FrameHeaderSize:FrameHeaderSize+n])
 	copy(frame[:FrameHeaderSize], w.fh[:])
 	binary.BigEndian.PutUint64(frame[FrameHeaderSize+n:], ck)
-	if _, err := w.w.Write(frame); err != nil {
-		return 0, w.fail(seq, err)
-	}
 	w.frames++
 	w.bytes += uint64(n)
 	return n, nil

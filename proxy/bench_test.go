@@ -68,7 +68,7 @@ func BenchmarkForward(b *testing.B) {
 	})
 	b.Run("passthrough", func(b *testing.B) {
 		s := newBenchStream(false)
-		var out emitter = passthrough{io.Discard}
+		var out emitter = fasthttpSink{w: io.Discard}
 		run(b, func(lo, hi int) {
 			if err := s.forward(buf, lo, hi, out); err != nil {
 				b.Fatal(err)
@@ -78,7 +78,7 @@ func BenchmarkForward(b *testing.B) {
 	b.Run("framed", func(b *testing.B) {
 		s := newBenchStream(true)
 		fw, _ := framing.NewWriter(io.Discard, framing.Header{})
-		var out emitter = inPlaceFrames{fw}
+		var out emitter = sealedFrames{fw: fw, sink: fasthttpSink{w: io.Discard}}
 		run(b, func(lo, hi int) {
 			if err := s.forward(buf, lo, hi, out); err != nil {
 				b.Fatal(err)
@@ -93,10 +93,10 @@ func TestForwardAllocatesNothing(t *testing.T) {
 	buf := make([]byte, copyBufferCap)
 	for _, framed := range []bool{false, true} {
 		s := newBenchStream(framed)
-		var out emitter = passthrough{io.Discard}
+		var out emitter = fasthttpSink{w: io.Discard}
 		if framed {
 			fw, _ := framing.NewWriter(io.Discard, framing.Header{})
-			out = inPlaceFrames{fw}
+			out = sealedFrames{fw: fw, sink: fasthttpSink{w: io.Discard}}
 		}
 		off := 0
 		allocs := testing.AllocsPerRun(50, func() {

@@ -44,7 +44,7 @@ func FuzzUpstreamBody(f *testing.F) {
 		buf := make([]byte, readOffset+step+framing.CheckSize)
 		for i := 0; i < len(body) && failure == nil; i += step {
 			n := copy(buf[readOffset:readOffset+step], body[i:])
-			if err := s.forward(buf, readOffset, readOffset+n, passthrough{&out}); err != nil {
+			if err := s.forward(buf, readOffset, readOffset+n, fasthttpSink{w: &out}); err != nil {
 				failure = classify(err)
 			}
 		}

@@ -76,9 +76,9 @@ type Proxy struct {
 // land at readOffset, leaving room for a frame header before them and a
 // check after, so framed mode needs no second buffer.
 const (
-	copyBufferSize = 64 << 10
-	readOffset     = framing.FrameHeaderSize
-	copyBufferCap  = readOffset + copyBufferSize + framing.CheckSize
+	copyBufferSize = 128 << 10
+	readOffset     = chunkRoom + framing.FrameHeaderSize
+	copyBufferCap  = readOffset + copyBufferSize + framing.CheckSize + chunkTail
 )
 
 // New validates cfg and returns a Proxy.

@@ -143,7 +143,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	p.liveMu.Unlock()
 	stopped := make(chan struct{})
 	go func() {
-		s.public.Shutdown() // waits for in-flight responses
+		s.public.Shutdown() // waits for the responses fasthttp still owns,
+		p.inflight.Wait()   // and for the streams on connections taken from it
 		close(stopped)
 	}()
 	select {

@@ -178,6 +178,14 @@ func (s *stream) respond() {
 	if b, ok := s.counts.boundsNow(s.req); ok && b.Min == b.Max && s.req.Endpoint.Streaming() {
 		h.Set(HeaderExpectedRecords, strconv.FormatUint(b.Min, 10))
 	}
+	if s.req.Endpoint.Streaming() {
+		// Take the connection over: the body is ours to frame and write.
+		head := appendResponseHead(nil, h)
+		s.reqCtx.HijackSetNoResponse(true)
+		s.reqCtx.Hijack(func(net.Conn) { s.serveConn(head) })
+		s.reqCtx = nil
+		return
+	}
 	s.reqCtx.Response.ImmediateHeaderFlush = true
 	s.reqCtx.Response.SetBodyStream(&streamBody{s: s}, length)
 	s.reqCtx = nil
@@ -229,18 +237,34 @@ func (b *streamBody) Close() error {
 	return nil
 }
 
-// writeTo streams the whole response body to w and decides how it ends.
+// writeTo streams a small value's body through fasthttp (see respond).
 func (s *stream) writeTo(w io.Writer) (int64, error) {
+	return s.writeBody(fasthttpSink{w: w, header: s.header})
+}
+
+// serveConn streams a record stream on the connection taken over from
+// fasthttp: the head, then the chunked body.
+func (s *stream) serveConn(head []byte) {
+	if _, err := s.conn.Write(head); err != nil {
+		s.finish(http.StatusOK, nil, err)
+		s.release()
+		return
+	}
+	s.writeBody(&connSink{c: s.conn})
+}
+
+// writeBody streams the whole response body to out and decides how it ends.
+func (s *stream) writeBody(out sink) (int64, error) {
 	defer s.release()
 	go s.watch()
 
-	var out emitter = passthrough{w}
+	var data emitter = out
 	var fw *framing.Writer
 	var bw *bufio.Writer
 	if s.framed {
 		// The header and end frames are small writes gathered here; data
-		// frames are laid out in the copy buffer and pass straight through.
-		bw = s.p.getFrameBuffer(w)
+		// frames are sealed in the copy buffer and sent from there.
+		bw = s.p.getFrameBuffer(out)
 		defer s.p.putFrameBuffer(bw)
 		var err error
 		fw, err = framing.NewWriter(bw, framing.Header{StreamID: s.streamID, Meta: []framing.Meta{{Key: "path", Value: s.req.Path()}}})
@@ -251,10 +275,10 @@ func (s *stream) writeTo(w io.Writer) (int64, error) {
 			s.finish(http.StatusOK, nil, err)
 			return 0, err
 		}
-		out = inPlaceFrames{fw}
+		data = sealedFrames{fw: fw, sink: out}
 	}
 
-	outcome, clientErr := s.pump(out)
+	outcome, clientErr := s.pump(data)
 	if fw != nil {
 		s.frames = fw.Frames()
 	}
@@ -264,48 +288,35 @@ func (s *stream) writeTo(w io.Writer) (int64, error) {
 		return int64(s.sent), clientErr
 	}
 	if s.trailers {
-		s.setTrailers(outcome, fw)
-	}
-	var endErr error // not a typed nil: End must see nil for success
-	if outcome != nil {
-		endErr = outcome
+		s.setTrailers(out, outcome, fw)
 	}
 	defer s.finish(http.StatusOK, outcome, nil)
 	if s.framed {
+		var endErr error // not a typed nil: End must see nil for success
+		if outcome != nil {
+			endErr = outcome
+		}
 		if err := fw.End(s.scanner.Records(), endErr); err != nil {
 			return int64(s.sent), err
 		}
-		return int64(s.sent), bw.Flush()
+		if err := bw.Flush(); err != nil {
+			return int64(s.sent), err
+		}
+		return int64(s.sent), out.terminate()
 	}
 	if outcome != nil && !s.trailers {
 		// The legacy client ignores trailers: only a body without its
 		// terminating chunk makes it see the failure.
 		return int64(s.sent), outcome
 	}
-	return int64(s.sent), nil
+	return int64(s.sent), out.terminate()
 }
 
 // emitter sends payload bytes to the client. The payload is buf[lo:hi] of
-// the copy buffer, which has room for a frame header before lo and a check
-// after hi, so framed mode seals it in place.
+// the copy buffer, which has room for a chunk size line and a frame header
+// before lo and a frame check and a CRLF after hi.
 type emitter interface {
 	emit(buf []byte, lo, hi int) error
-}
-
-// passthrough sends the bytes as they are: each write is one chunk.
-type passthrough struct{ w io.Writer }
-
-func (p passthrough) emit(buf []byte, lo, hi int) error {
-	_, err := p.w.Write(buf[lo:hi])
-	return err
-}
-
-// inPlaceFrames sends the bytes as one data frame, without copying them.
-type inPlaceFrames struct{ fw *framing.Writer }
-
-func (f inPlaceFrames) emit(buf []byte, lo, hi int) error {
-	_, err := f.fw.WriteFrameInPlace(buf[lo-framing.FrameHeaderSize : hi+framing.CheckSize])
-	return err
 }
 
 // pump copies upstream bytes to out until the response is complete or has
@@ -526,21 +537,20 @@ func withNote(e *framing.StreamError, note string) *framing.StreamError {
 }
 
 // setTrailers fills the declared trailer values just before the body ends.
-func (s *stream) setTrailers(outcome *framing.StreamError, fw *framing.Writer) {
-	h := s.header
+func (s *stream) setTrailers(out sink, outcome *framing.StreamError, fw *framing.Writer) {
 	digest := s.digest.Sum64()
 	if fw != nil {
 		digest = fw.Digest()
 	}
 	if outcome == nil {
-		h.Set(TrailerStatus, "ok")
+		out.trailer(TrailerStatus, "ok")
 	} else {
-		h.Set(TrailerStatus, "error")
-		h.Set(TrailerError, outcome.Code.String()+": "+sanitizeHeaderValue(outcome.Message))
+		out.trailer(TrailerStatus, "error")
+		out.trailer(TrailerError, outcome.Code.String()+": "+sanitizeHeaderValue(outcome.Message))
 	}
-	h.Set(TrailerRecords, strconv.FormatUint(s.scanner.Records(), 10))
-	h.Set(TrailerBytes, strconv.FormatUint(s.sent, 10))
-	h.Set(TrailerXxh64, fmt.Sprintf("%016x", digest))
+	out.trailer(TrailerRecords, strconv.FormatUint(s.scanner.Records(), 10))
+	out.trailer(TrailerBytes, strconv.FormatUint(s.sent, 10))
+	out.trailer(TrailerXxh64, fmt.Sprintf("%016x", digest))
 }
 
 // sanitizeHeaderValue keeps a message safe for a header line.
