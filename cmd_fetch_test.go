@@ -3,12 +3,10 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -23,6 +21,7 @@ import (
 
 	"github.com/backseal/backseal/client"
 	"github.com/backseal/backseal/framing"
+	"github.com/backseal/backseal/internal/testkit"
 	"github.com/backseal/backseal/proxy"
 	"github.com/backseal/backseal/sim"
 )
@@ -36,38 +35,10 @@ type fetchStack struct {
 
 func startFetchStack(t *testing.T) fetchStack {
 	t.Helper()
-	cfg := sim.DefaultConfig()
-	cfg.CommittedVersion = 3000 // small: the tests run in seconds
-	cfg.SnapshotInterval = 1000
-	cfg.StateItemsBase = 400
-	up, err := sim.NewServer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := up.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { up.Close() })
-	pc := proxy.DefaultConfig()
-	pc.Listen = "127.0.0.1:0"
+	up := testkit.StartSim(t, testkit.Chain())
+	pc := testkit.ProxyConfig(up.URL())
 	pc.AdminListen = ""
-	pc.Upstream = up.URL()
-	pc.StallTimeout = 300 * time.Millisecond
-	pc.ResumeAttempts = 3
-	pc.ResumeBackoff = 5 * time.Millisecond
-	px, err := proxy.NewServer(pc, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := px.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		px.Shutdown(ctx)
-	})
-	return fetchStack{sim: up, proxy: px}
+	return fetchStack{sim: up, proxy: testkit.StartProxy(t, pc, nil)}
 }
 
 func (s fetchStack) url(path string) string { return "http://" + s.proxy.Addr() + path }

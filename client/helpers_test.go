@@ -13,19 +13,13 @@ import (
 	"time"
 
 	"github.com/backseal/backseal/framing"
+	"github.com/backseal/backseal/internal/testkit"
 	"github.com/backseal/backseal/proxy"
 	"github.com/backseal/backseal/sim"
 )
 
 // testChain is small enough that every test runs in well under a second.
-func testChain() sim.Config {
-	cfg := sim.DefaultConfig()
-	cfg.Epochs = 40
-	cfg.CommittedVersion = 3000
-	cfg.SnapshotInterval = 1000
-	cfg.StateItemsBase = 400
-	return cfg
-}
+var testChain = testkit.Chain
 
 // stack is a simulator and a sidecar in front of it, on loopback.
 type stack struct {
@@ -47,14 +41,8 @@ func startStack() (s stack, stop func(), err error) {
 	if err := up.Start("127.0.0.1:0"); err != nil {
 		return s, nil, err
 	}
-	pc := proxy.DefaultConfig()
-	pc.Listen = "127.0.0.1:0"
+	pc := testkit.ProxyConfig(up.URL())
 	pc.AdminListen = ""
-	pc.Upstream = up.URL()
-	pc.StallTimeout = 300 * time.Millisecond
-	pc.ResumeAttempts = 3
-	pc.ResumeBackoff = 5 * time.Millisecond
-	pc.CountTimeout = 5 * time.Second
 	px, err := proxy.NewServer(pc, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err == nil {
 		err = px.Start()

@@ -2,87 +2,29 @@ package proxy_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/backseal/backseal/framing"
+	"github.com/backseal/backseal/internal/testkit"
 	"github.com/backseal/backseal/proxy"
 	"github.com/backseal/backseal/sim"
 	"github.com/backseal/backseal/upstream"
 )
 
-// testChain is small enough that a full matrix runs in seconds.
-func testChain() sim.Config {
-	cfg := sim.DefaultConfig()
-	cfg.Epochs = 40
-	cfg.CommittedVersion = 3000
-	cfg.SnapshotInterval = 1000
-	cfg.StateItemsBase = 400
-	return cfg
-}
+// The stack the tests run against, from internal/testkit.
+var (
+	testChain  = testkit.Chain
+	startSim   = testkit.StartSim
+	testConfig = testkit.ProxyConfig
+)
 
-func startSim(t testing.TB, cfg sim.Config) *sim.Server {
-	t.Helper()
-	s, err := sim.NewServer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-// testConfig is the sidecar tuned for tests: short stalls and backoffs.
-func testConfig(upstreamURL string) proxy.Config {
-	cfg := proxy.DefaultConfig()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.AdminListen = "127.0.0.1:0"
-	cfg.Upstream = upstreamURL
-	cfg.StallTimeout = 300 * time.Millisecond
-	cfg.ResumeAttempts = 3
-	cfg.ResumeBackoff = 5 * time.Millisecond
-	cfg.ResumeWindow = 10 * time.Second
-	cfg.CountTimeout = 5 * time.Second
-	return cfg
-}
-
-func startProxy(t testing.TB, cfg proxy.Config) *proxy.Server {
-	t.Helper()
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewJSONHandler(testWriter{t}, nil))
-	}
-	srv, err := proxy.NewServer(cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	return srv
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(bytes.TrimSpace(p)))
-	return len(p), nil
-}
+func startProxy(t testing.TB, cfg proxy.Config) *proxy.Server { return testkit.StartProxy(t, cfg, nil) }
 
 // clientMode is how a client asks: framed, passthrough with TE: trailers,
 // or plain passthrough like the legacy backup-cli.

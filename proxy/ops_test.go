@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/backseal/backseal/framing"
+	"github.com/backseal/backseal/internal/testkit"
 	"github.com/backseal/backseal/proxy"
 	"github.com/backseal/backseal/sim"
 )
@@ -52,15 +53,7 @@ func (b *syncBuffer) lines(t *testing.T, msg string) []map[string]any {
 func startProxyWithLog(t *testing.T, cfg proxy.Config) (*proxy.Server, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
-	srv, err := proxy.NewServer(cfg, slog.New(slog.NewJSONHandler(logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return srv, logs
+	return testkit.StartProxy(t, cfg, slog.New(slog.NewJSONHandler(logs, nil))), logs
 }
 
 func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) time.Duration {

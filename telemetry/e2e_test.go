@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/backseal/backseal/internal/testkit"
 	"github.com/backseal/backseal/proxy"
 	"github.com/backseal/backseal/sim"
 	"github.com/backseal/backseal/telemetry"
@@ -44,19 +45,7 @@ type rig struct {
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
-	chain := sim.DefaultConfig()
-	chain.Epochs = 40
-	chain.CommittedVersion = 3000
-	chain.SnapshotInterval = 1000
-	chain.StateItemsBase = 400
-	up, err := sim.NewServer(chain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := up.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { up.Close() })
+	up := testkit.StartSim(t, testkit.Chain())
 	rec := newRecorder(t, "http://"+up.Addr())
 
 	rcv := otlptest.NewReceiver()
@@ -68,27 +57,16 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 
-	cfg := proxy.DefaultConfig()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.AdminListen = "127.0.0.1:0"
-	cfg.Upstream = rec.URL
-	cfg.StallTimeout = time.Second
-	cfg.ResumeBackoff = 5 * time.Millisecond
-	logs := &syncBuffer{}
-	log := slog.New(telemetry.LogHandler(slog.NewJSONHandler(logs, nil)))
-	srv, err := proxy.NewServer(cfg, log, proxy.WithTelemetry(tel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
+	t.Cleanup(func() { // after the sidecar's own cleanup: flush its last spans
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		srv.Shutdown(ctx)
 		tel.Shutdown(ctx)
 	})
+	cfg := testkit.ProxyConfig(rec.URL)
+	cfg.StallTimeout = time.Second
+	logs := &syncBuffer{}
+	log := slog.New(telemetry.LogHandler(slog.NewJSONHandler(logs, nil)))
+	srv := testkit.StartProxy(t, cfg, log, proxy.WithTelemetry(tel))
 	return &rig{sim: up, rcv: rcv, sidecar: srv, upstream: rec, logs: logs}
 }
 

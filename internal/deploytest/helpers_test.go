@@ -3,7 +3,6 @@ package deploytest
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/backseal/backseal/internal/testkit"
 	"github.com/backseal/backseal/proxy"
 	"github.com/backseal/backseal/sim"
 )
@@ -166,63 +166,22 @@ func waitHTTP(t testing.TB, url string, want int, out *lockedBuffer) {
 
 // testChain is small, so that every stream takes milliseconds under -race,
 // and streams span many upstream batches.
-func testChain() sim.Config {
-	cfg := sim.DefaultConfig()
-	cfg.Epochs = 40
-	cfg.CommittedVersion = 3000
-	cfg.SnapshotInterval = 1000
-	cfg.StateItemsBase = 400
-	return cfg
-}
+var testChain = testkit.Chain
 
-func startSim(t testing.TB) *sim.Server {
-	t.Helper()
-	s, err := sim.NewServer(testChain())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
+func startSim(t testing.TB) *sim.Server { return testkit.StartSim(t, testChain()) }
 
 // startSidecar runs backseal in-process in front of upstreamURL. Resume is
 // off, so that an upstream accident reaches the client as a failure.
 func startSidecar(t testing.TB, upstreamURL string) *proxy.Server {
 	t.Helper()
-	cfg := proxy.DefaultConfig()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.AdminListen = "127.0.0.1:0"
-	cfg.Upstream = upstreamURL
+	cfg := testkit.ProxyConfig(upstreamURL)
 	cfg.ResumeAttempts = 0
 	cfg.StallTimeout = 2 * time.Second
-	cfg.CountTimeout = 5 * time.Second
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	var log *slog.Logger
 	if testing.Verbose() {
-		log = slog.New(slog.NewJSONHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		log = slog.New(slog.NewJSONHandler(testkit.Writer{T: t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	srv, err := proxy.NewServer(cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	return srv
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(bytes.TrimSpace(p)))
-	return len(p), nil
+	return testkit.StartProxy(t, cfg, log)
 }
 
 // wireResponse is an HTTP/1.1 response as it crossed the wire to the client.
