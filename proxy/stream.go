@@ -207,6 +207,7 @@ func (s *stream) respondSmall(resp *http.Response) {
 	fctx := s.reqCtx
 	s.reqCtx = nil
 	fctx.Response.Header.SetNoDefaultContentType(true)
+	go s.watch() // a node that stalls inside a small value is cut too
 	body := make([]byte, resp.ContentLength)
 	s.readingSince.Store(time.Now().UnixNano())
 	_, err := io.ReadFull(resp.Body, body)
