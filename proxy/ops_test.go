@@ -278,9 +278,15 @@ func TestResumeMismatchIsCaught(t *testing.T) {
 // TestSlowClientBoundedMemory: a client slower than the upstream slows the
 // upstream read; the sidecar's heap does not grow with the stream.
 func TestSlowClientBoundedMemory(t *testing.T) {
+	if raceEnabled {
+		// The race detector keeps sync.Pool from reusing buffers and adds
+		// memory of its own: the live heap stops measuring the stream. make
+		// test runs this test again without it.
+		t.Skip("measured without the race detector (make test runs it so)")
+	}
 	size := int64(1 << 30)
-	if raceEnabled || testing.Short() {
-		size = 96 << 20 // the race detector makes 1 GiB take minutes
+	if testing.Short() {
+		size = 96 << 20
 	}
 	cfg := testChain()
 	cfg.CommittedVersion = 2_000_000
