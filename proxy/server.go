@@ -38,7 +38,6 @@ func NewServer(cfg Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	s := &Server{proxy: p}
 	s.public = &fasthttp.Server{
 		Handler:               p.Handler,
-		Name:                  "backseal",
 		NoDefaultServerHeader: true,
 		NoDefaultContentType:  true,
 		ReadBufferSize:        cfg.MaxHeaderBytes,

@@ -235,6 +235,9 @@ func TestHeadersMatchTheLegacyService(t *testing.T) {
 	if r.header.Get("Content-Type") != "application/octet-stream" || r.header.Get("Content-Length") != "17" || len(r.body) != 17 {
 		t.Fatalf("db_state headers %v body %d bytes", r.header, len(r.body))
 	}
+	if r.header.Get("Server") != "" { // the node sends none
+		t.Fatalf("Server header %q", r.header.Get("Server"))
+	}
 	r = rawGet(t, px.Addr(), "/state_item_count/5")
 	if !strings.Contains(r.statusLine, " 500 ") {
 		t.Fatalf("non-snapshot item count: %q, want the node's 500", r.statusLine)
