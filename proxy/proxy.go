@@ -179,29 +179,21 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 	if !ctx.Request.Header.IsHTTP11() && (framed || req.Endpoint.Streaming()) {
 		// HTTP/1.0 has no chunked bodies, so a cut would look like a clean
 		// end (close-delimited): refuse rather than risk a silent truncation.
-		ctx.SetStatusCode(fasthttp.StatusHTTPVersionNotSupported)
-		ctx.SetContentType("text/plain; charset=utf-8")
-		ctx.SetBodyString("streams need HTTP/1.1: over HTTP/1.0 an incomplete stream cannot be told from a complete one\n")
-		p.reject(ctx, span, fasthttp.StatusHTTPVersionNotSupported, start)
+		p.refuse(ctx, span, fasthttp.StatusHTTPVersionNotSupported,
+			"streams need HTTP/1.1: over HTTP/1.0 an incomplete stream cannot be told from a complete one", start)
 		return
 	}
 	if p.draining.Load() {
 		ctx.Response.Header.Set("Retry-After", "5")
 		ctx.Response.Header.Set("Connection", "close")
-		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
-		ctx.SetContentType("text/plain; charset=utf-8")
-		ctx.SetBodyString("backseal is draining; retry on another instance\n")
-		p.reject(ctx, span, fasthttp.StatusServiceUnavailable, start)
+		p.refuse(ctx, span, fasthttp.StatusServiceUnavailable, "backseal is draining; retry on another instance", start)
 		return
 	}
 
 	client := p.clientAddr(ctx)
 	if !p.limits.admit(client) {
 		ctx.Response.Header.Set("Retry-After", "1")
-		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
-		ctx.SetContentType("text/plain; charset=utf-8")
-		ctx.SetBodyString("too many concurrent requests; retry shortly\n")
-		p.reject(ctx, span, fasthttp.StatusServiceUnavailable, start)
+		p.refuse(ctx, span, fasthttp.StatusServiceUnavailable, "too many concurrent requests; retry shortly", start)
 		return
 	}
 	s := p.newStream(ctx, spanCtx, span, req, framed, trailers, client, start)
@@ -219,6 +211,13 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	s.respond()
+}
+
+// refuse rejects with a short text body saying why.
+func (p *Proxy) refuse(ctx *fasthttp.RequestCtx, span trace.Span, status int, why string, start time.Time) {
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.SetBodyString(why + "\n")
+	p.reject(ctx, span, status, start)
 }
 
 // reject answers a request without asking the upstream: the legacy
