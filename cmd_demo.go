@@ -13,6 +13,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
+	"github.com/backseal/backseal/client"
 	"github.com/backseal/backseal/framing"
 	"github.com/backseal/backseal/proxy"
 	"github.com/backseal/backseal/sim"
@@ -135,26 +136,30 @@ func (d *demo) run(out io.Writer) error {
 	say("   client with TE: trailers: %s: %s", proxy.TrailerStatus, trailer.Get(proxy.TrailerStatus))
 	say("                             %s: %s", proxy.TrailerError, trailer.Get(proxy.TrailerError))
 	d.node.SetFaults(drop)
-	payload, err := framedGet("http://" + d.sidecar.Addr() + demoPath)
+	var payload bytes.Buffer
+	fetcher := &client.Client{}
+	defer fetcher.CloseIdleConnections()
+	_, err = fetcher.Fetch(context.Background(), "http://"+d.sidecar.Addr()+demoPath, &payload)
 	var se *framing.StreamError
 	if !errors.As(err, &se) || se.Code != framing.CodeTruncated {
-		return fmt.Errorf("framed client: %v, want a truncated end frame", err)
+		return fmt.Errorf("backseal fetch: %v, want a truncated end frame", err)
 	}
-	say("   framed client: %d verified bytes, then the end frame: %v\n", len(payload), se)
+	say("   backseal fetch (framed): %d verified bytes, then the end frame: %v (exit status %d)\n",
+		payload.Len(), se, client.ExitCode(err))
 
 	say("3. A transient fault: the node drops one stream after 700 records; the sidecar resumes")
 	d.node.SetFaults(sim.Fault{Kind: sim.Drop, After: 700, Count: 1})
-	start := time.Now()
-	payload, err = framedGet("http://" + d.sidecar.Addr() + demoPath)
+	payload.Reset()
+	sum, err := fetcher.Fetch(context.Background(), "http://"+d.sidecar.Addr()+demoPath, &payload)
 	if err != nil {
 		return fmt.Errorf("verified fetch after a transient fault: %v", err)
 	}
-	if !bytes.Equal(payload, d.want) {
+	if !bytes.Equal(payload.Bytes(), d.want) {
 		return errors.New("verified fetch differs from a clean response")
 	}
-	say("   verified fetch: %d records, %d bytes, xxh64 %016x in %v", countRecords(payload), len(payload),
-		xxhash.Sum64(payload), time.Since(start).Round(time.Millisecond))
-	say("   byte-identical to a clean response from the node: yes")
+	say("   backseal fetch: verified, %d records, %d bytes, xxh64 %s in %v", sum.Records, sum.Bytes,
+		sum.Digest, sum.Duration.Round(time.Millisecond))
+	say("   byte-identical to a clean response from the node: yes (xxh64 %016x)", xxhash.Sum64(d.want))
 	say("\nThe silent truncation was caught, reported to every kind of client, and healed when it could be.")
 	return nil
 }
@@ -191,18 +196,4 @@ func do(url string, header http.Header) (int, []byte, http.Header, error) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, body, resp.Trailer, err
-}
-
-func framedGet(url string) ([]byte, error) {
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", framing.ContentType)
-	resp, err := demoClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	return io.ReadAll(framing.NewReader(resp.Body))
 }
