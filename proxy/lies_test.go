@@ -2,12 +2,16 @@ package proxy_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/backseal/backseal/framing"
 	"github.com/backseal/backseal/proxy"
 	"github.com/backseal/backseal/sim"
 )
@@ -247,5 +251,70 @@ func TestLiesAllocateNothingByClaims(t *testing.T) {
 				t.Errorf("%s %s: the process allocated %d MiB serving one lie (bound %d MiB)", tc.name, mode, alloc>>20, tc.bound>>20)
 			}
 		}
+	}
+}
+
+// A small value that stalls halfway is cut by the stall watch and asked for
+// again whole: nothing of it was sent, so a fresh copy is exact. When every
+// copy stalls, the client gets 502 and why, not a hang.
+func TestSmallValueStallRefetched(t *testing.T) {
+	t.Parallel()
+	cfg := testChain()
+	_, want := sim.NewChain(cfg).Body(mustParse(t, "/db_state"))
+	up := startSim(t, cfg)
+	pc := testConfig(up.URL())
+	pc.StallTimeout = 200 * time.Millisecond
+	pc.ResumeAttempts = 2
+	px := startProxy(t, pc)
+	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	fetch := func(accept string) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, "http://"+px.Addr()+"/db_state", nil)
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err) // a hang ends here, at the client's timeout
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, body
+	}
+
+	// One stalled copy: healed.
+	up.SetFaults(sim.Fault{Kind: sim.BodyStall, Endpoint: "db_state", Stall: time.Hour})
+	for _, accept := range []string{"", framing.ContentType} {
+		resp, body := fetch(accept)
+		if accept != "" {
+			var err error
+			if body, err = io.ReadAll(framing.NewReader(bytes.NewReader(body))); err != nil {
+				t.Fatalf("framed: %v", err)
+			}
+		}
+		if resp.StatusCode != 200 || !bytes.Equal(body, want) {
+			t.Fatalf("accept %q: status %d body %x, want the value %x", accept, resp.StatusCode, body, want)
+		}
+		up.SetFaults(sim.Fault{Kind: sim.BodyStall, Endpoint: "db_state", Stall: time.Hour})
+	}
+
+	// Every copy stalls: 502 with the reason, after the resume budget.
+	up.SetFaults(sim.Fault{Kind: sim.BodyStall, Endpoint: "db_state", Stall: time.Hour, Count: -1})
+	resp, body := fetch("")
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "upstream-stalled") ||
+		!strings.Contains(string(body), "gave up after 2 resumes") {
+		t.Fatalf("plain: status %d body %q", resp.StatusCode, body)
+	}
+	resp, body = fetch(framing.ContentType)
+	var se *framing.StreamError
+	if _, err := io.ReadAll(framing.NewReader(bytes.NewReader(body))); resp.StatusCode != http.StatusBadGateway ||
+		!errors.As(err, &se) || se.Code != framing.CodeUpstreamStalled {
+		t.Fatalf("framed: status %d, end frame %v", resp.StatusCode, err)
+	}
+	if fired := up.Stats().FaultsFired[sim.BodyStall]; fired != 2+2*3 {
+		t.Errorf("%d stalled copies, want 2 healed + 2×3 (first try and 2 resumes)", fired)
 	}
 }

@@ -208,23 +208,25 @@ func (s *stream) respondSmall(resp *http.Response) {
 	s.reqCtx = nil
 	fctx.Response.Header.SetNoDefaultContentType(true)
 	go s.watch() // a node that stalls inside a small value is cut too
-	body := make([]byte, resp.ContentLength)
-	s.readingSince.Store(time.Now().UnixNano())
-	_, err := io.ReadFull(resp.Body, body)
-	s.readingSince.Store(0)
-	status := http.StatusOK
-	var outcome *framing.StreamError
-	if err != nil {
-		if a := s.cur.Load(); a.ctx.Err() != nil {
-			err = context.Cause(a.ctx)
-		}
-		outcome = classify(err)
-		if outcome.Code == framing.CodeUpstreamAborted {
-			outcome.Message = fmt.Sprintf("upstream closed before the %d bytes its Content-Length declared", resp.ContentLength)
-		}
-		status, body = http.StatusBadGateway, nil
+	// Nothing is sent before the whole value is in: a value cut short is
+	// asked for again, within the resume budget.
+	since := time.Now()
+	body, outcome := s.readSmall(resp)
+	for outcome != nil {
 		failureEvent(s.span, outcome, 0, 0)
 		s.p.tel.Metrics.FailureCaught(s.req.Endpoint.String(), outcome.Code.String())
+		if outcome = s.resume(outcome, since); outcome != nil {
+			break
+		}
+		if resp = s.cur.Load().resp; resp.ContentLength < 0 || resp.ContentLength > maxSmallValue {
+			outcome = framing.Errorf(framing.CodeUpstreamProtocol, "asked again, the node answered without a Content-Length up to %d bytes", maxSmallValue)
+			continue
+		}
+		body, outcome = s.readSmall(resp)
+	}
+	status := http.StatusOK
+	if outcome != nil {
+		status, body = http.StatusBadGateway, nil
 	} else {
 		s.span.AddEvent(telemetry.EventFirstByte)
 		s.p.tel.Metrics.FirstByte(s.req.Endpoint.String(), s.mode, time.Since(s.start))
@@ -263,6 +265,25 @@ func (s *stream) respondSmall(resp *http.Response) {
 		fctx.SetBody(body)
 	}
 	s.finish(status, outcome, nil)
+}
+
+// readSmall reads a value of declared length whole.
+func (s *stream) readSmall(resp *http.Response) ([]byte, *framing.StreamError) {
+	body := make([]byte, resp.ContentLength)
+	s.readingSince.Store(time.Now().UnixNano())
+	_, err := io.ReadFull(resp.Body, body)
+	s.readingSince.Store(0)
+	if err == nil {
+		return body, nil
+	}
+	if a := s.cur.Load(); a.ctx.Err() != nil {
+		err = context.Cause(a.ctx)
+	}
+	outcome := classify(err)
+	if outcome.Code == framing.CodeUpstreamAborted {
+		outcome.Message = fmt.Sprintf("upstream closed before the %d bytes its Content-Length declared", resp.ContentLength)
+	}
+	return nil, outcome
 }
 
 // respondStatus passes on a non-200 upstream answer (a small endpoint's 500):
@@ -552,20 +573,24 @@ func (s *stream) resume(failure *framing.StreamError, since time.Time) *framing.
 	cfg := s.p.cfg
 	s.cur.Load().close(failure)
 	for {
-		if !resumable(failure.Code) || !s.req.Endpoint.Streaming() {
+		// A small value has no records to resume after: it is asked for
+		// again whole, and only while none of it was sent.
+		if !resumable(failure.Code) || (!s.req.Endpoint.Streaming() && s.sent > 0) {
 			return failure
 		}
 		if s.resumes >= cfg.ResumeAttempts || time.Since(since) > cfg.ResumeWindow {
 			return withNote(failure, fmt.Sprintf("gave up after %d resumes", s.resumes))
 		}
-		k := s.scanner.Records()
-		db, items, err := s.counts.wait(s.ctx, s.p.cfg.CountTimeout)
-		if err != nil && s.req.Endpoint != upstream.EpochEndingLedgerInfos {
-			return withNote(failure, "cannot resume without the record count: "+err.Error())
-		}
-		next, ok := s.req.Continuation(k, db, items)
-		if !ok {
-			return failure
+		k, next := s.scanner.Records(), s.req
+		if s.req.Endpoint.Streaming() {
+			db, items, err := s.counts.wait(s.ctx, s.p.cfg.CountTimeout)
+			if err != nil && s.req.Endpoint != upstream.EpochEndingLedgerInfos {
+				return withNote(failure, "cannot resume without the record count: "+err.Error())
+			}
+			var ok bool
+			if next, ok = s.req.Continuation(k, db, items); !ok {
+				return failure
+			}
 		}
 		wait := min(cfg.ResumeBackoff<<s.resumes, 5*time.Second)
 		s.resumes++

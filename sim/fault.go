@@ -79,6 +79,10 @@ const (
 	// EndlessHeaders (any endpoint): a 200 status line, then header lines
 	// that never end, until the peer closes or EndlessHeadersCap bytes.
 	EndlessHeaders FaultKind = "endlessheaders"
+	// BodyStall (small endpoints): the head and the first half of the value,
+	// then no byte for Stall, then the rest on the same connection: what a
+	// stopped process or a congested path looks like from the client.
+	BodyStall FaultKind = "bodystall"
 )
 
 // What the lies put on the wire.
@@ -92,7 +96,7 @@ const (
 
 // FaultKinds lists the kinds in a stable order.
 var FaultKinds = []FaultKind{Drop, Abort, Reset, PrefixCut, Stall, Slow, Excess, Status500, Restart,
-	HugePrefix, BadChunk, CLLong, CLShort, HTTP10, Garbage, Silent, EndlessHeaders}
+	HugePrefix, BadChunk, CLLong, CLShort, HTTP10, Garbage, Silent, EndlessHeaders, BodyStall}
 
 // Fault defaults for zero fields.
 const (
@@ -102,7 +106,7 @@ const (
 )
 
 // Fault is one injected failure. It applies to the next Count responses it
-// matches (Status500, CLLong and CLShort small responses; Garbage, Silent and
+// matches (Status500, CLLong, CLShort and BodyStall small responses; Garbage, Silent and
 // EndlessHeaders any response; every other kind streams; Endpoint, if set,
 // narrows it to one endpoint), then disarms. Several faults may be armed
 // at once; a response collects every armed fault that matches it, and of the
@@ -197,7 +201,7 @@ func (k FaultKind) appliesTo(e upstream.Endpoint) bool {
 	switch k {
 	case Garbage, Silent, EndlessHeaders:
 		return true
-	case Status500, CLLong, CLShort:
+	case Status500, CLLong, CLShort, BodyStall:
 		return !e.Streaming()
 	}
 	return e.Streaming()
@@ -207,7 +211,7 @@ func (k FaultKind) appliesTo(e upstream.Endpoint) bool {
 // before any body is produced (the first such fault of a response wins).
 func (k FaultKind) replacesResponse() bool {
 	switch k {
-	case Garbage, Silent, EndlessHeaders, Status500, CLLong, CLShort:
+	case Garbage, Silent, EndlessHeaders, Status500, CLLong, CLShort, BodyStall:
 		return true
 	}
 	return false

@@ -333,3 +333,43 @@ func TestLieEndlessHeaders(t *testing.T) {
 		t.Fatal("Close hung on a blocked endless-headers writer")
 	}
 }
+
+// bodystall: the head and half the value, a pause, then the rest on a
+// connection that stays usable.
+func TestLieBodyStall(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, testConfig())
+	_, value := s.Chain().Body(mustParse(t, "/db_state"))
+	s.SetFaults(Fault{Kind: BodyStall, Endpoint: "db_state", Stall: time.Hour})
+	c := dial(t, s.Addr())
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	sendGet(t, c, "/db_state")
+	br := bufio.NewReader(c)
+	r, err := readHead(br)
+	if err != nil || r.status != 200 || r.headers["content-length"] != strconv.Itoa(len(value)) {
+		t.Fatalf("bodystall head: %v %q", err, r.head)
+	}
+	half := make([]byte, len(value)/2)
+	if _, err := io.ReadFull(br, half); err != nil || !bytes.Equal(half, value[:len(half)]) {
+		t.Fatalf("bodystall: first half %x %v", half, err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if n, err := br.Read(make([]byte, 1)); n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("bodystall sent the rest without pausing: %d %v", n, err)
+	}
+
+	// With a short stall, the rest follows and the connection serves again.
+	s.SetFaults(Fault{Kind: BodyStall, Endpoint: "db_state", Stall: 50 * time.Millisecond})
+	c2 := dial(t, s.Addr())
+	_ = c2.SetDeadline(time.Now().Add(10 * time.Second))
+	br2 := bufio.NewReader(c2)
+	for i := range 2 {
+		sendGet(t, c2, "/db_state")
+		if r, err := readResponse(br2); err != nil || r.status != 200 || !bytes.Equal(r.body, value) {
+			t.Fatalf("response %d after bodystall: %v %d %x", i, err, r.status, r.body)
+		}
+	}
+	if st := s.Stats(); st.FaultsFired[BodyStall] != 2 {
+		t.Errorf("fired %v", st.FaultsFired)
+	}
+}

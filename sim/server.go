@@ -375,6 +375,15 @@ func (s *Server) respond(c *conn, req *http.Request) bool {
 			_, _ = c.nc.Write(append(b, body...))
 			return false
 		}
+		if f.Kind == BodyStall {
+			half := len(body) / 2
+			b := appendHead(nil, http10, status, ctype, kaHeader, int64(len(body)))
+			if _, err := c.nc.Write(append(b, body[:half]...)); err != nil || !c.pause(f.Stall, s.closing) {
+				return false
+			}
+			_, err := c.nc.Write(body[half:])
+			return err == nil && keep
+		}
 		b := appendHead(nil, http10, status, ctype, kaHeader, int64(len(body))) // CLShort
 		b = append(append(b, body...), body...)
 		_, err := c.nc.Write(b)
