@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
+
 	"github.com/backseal/backseal/framing"
 	"github.com/backseal/backseal/proxy"
 	"github.com/backseal/backseal/sim"
@@ -266,55 +268,53 @@ func TestSmallValueStallRefetched(t *testing.T) {
 	pc.StallTimeout = 200 * time.Millisecond
 	pc.ResumeAttempts = 2
 	px := startProxy(t, pc)
+	url := "http://" + px.Addr() + "/db_state"
+	stall := sim.Fault{Kind: sim.BodyStall, Endpoint: "db_state", Stall: time.Hour}
+
+	// One stalled copy: healed in every mode; TE: trailers gets its trailers.
+	for _, mode := range allModes {
+		up.SetFaults(stall)
+		r := get(t, url, mode)
+		if !r.ok || r.status != 200 || !bytes.Equal(r.body, want) {
+			t.Fatalf("%s: status %d ok %v code %q body %x, want the value %x", mode, r.status, r.ok, r.code, r.body, want)
+		}
+		if mode == modeTrailers && r.trailer.Get(proxy.TrailerXxh64) != fmt.Sprintf("%016x", xxhash.Sum64(want)) {
+			t.Fatalf("trailers %v", r.trailer)
+		}
+	}
+
+	// Every copy stalls: 502 with the reason, after the resume budget.
+	stall.Count = -1
+	up.SetFaults(stall)
 	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	fetch := func(accept string) (*http.Response, []byte) {
-		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, "http://"+px.Addr()+"/db_state", nil)
-		if accept != "" {
-			req.Header.Set("Accept", accept)
+	for _, mode := range allModes {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		switch mode {
+		case modeFramed:
+			req.Header.Set("Accept", framing.ContentType)
+		case modeTrailers:
+			req.Header.Set("TE", "trailers")
 		}
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err) // a hang ends here, at the client's timeout
 		}
-		defer resp.Body.Close()
 		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusBadGateway {
+			t.Fatalf("%s: status %d, %v", mode, resp.StatusCode, err)
 		}
-		return resp, body
-	}
-
-	// One stalled copy: healed.
-	up.SetFaults(sim.Fault{Kind: sim.BodyStall, Endpoint: "db_state", Stall: time.Hour})
-	for _, accept := range []string{"", framing.ContentType} {
-		resp, body := fetch(accept)
-		if accept != "" {
-			var err error
-			if body, err = io.ReadAll(framing.NewReader(bytes.NewReader(body))); err != nil {
-				t.Fatalf("framed: %v", err)
+		var se *framing.StreamError
+		if mode == modeFramed {
+			_, err := io.ReadAll(framing.NewReader(bytes.NewReader(body)))
+			if !errors.As(err, &se) || se.Code != framing.CodeUpstreamStalled {
+				t.Fatalf("framed: end frame %v", err)
 			}
+		} else if !strings.Contains(string(body), "upstream-stalled") || !strings.Contains(string(body), "gave up after 2 resumes") {
+			t.Fatalf("%s: body %q", mode, body)
 		}
-		if resp.StatusCode != 200 || !bytes.Equal(body, want) {
-			t.Fatalf("accept %q: status %d body %x, want the value %x", accept, resp.StatusCode, body, want)
-		}
-		up.SetFaults(sim.Fault{Kind: sim.BodyStall, Endpoint: "db_state", Stall: time.Hour})
 	}
-
-	// Every copy stalls: 502 with the reason, after the resume budget.
-	up.SetFaults(sim.Fault{Kind: sim.BodyStall, Endpoint: "db_state", Stall: time.Hour, Count: -1})
-	resp, body := fetch("")
-	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "upstream-stalled") ||
-		!strings.Contains(string(body), "gave up after 2 resumes") {
-		t.Fatalf("plain: status %d body %q", resp.StatusCode, body)
-	}
-	resp, body = fetch(framing.ContentType)
-	var se *framing.StreamError
-	if _, err := io.ReadAll(framing.NewReader(bytes.NewReader(body))); resp.StatusCode != http.StatusBadGateway ||
-		!errors.As(err, &se) || se.Code != framing.CodeUpstreamStalled {
-		t.Fatalf("framed: status %d, end frame %v", resp.StatusCode, err)
-	}
-	if fired := up.Stats().FaultsFired[sim.BodyStall]; fired != 2+2*3 {
-		t.Errorf("%d stalled copies, want 2 healed + 2×3 (first try and 2 resumes)", fired)
+	if fired := up.Stats().FaultsFired[sim.BodyStall]; fired != 3*1+3*3 {
+		t.Errorf("%d stalled copies, want 3 healed + 3×3 (first try and 2 resumes)", fired)
 	}
 }

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -156,7 +157,7 @@ func (s *stream) respond() {
 		s.respondStatus(resp.StatusCode)
 		return
 	}
-	if !s.req.Endpoint.Streaming() && !s.trailers && resp.ContentLength >= 0 && resp.ContentLength <= maxSmallValue {
+	if !s.req.Endpoint.Streaming() && resp.ContentLength >= 0 && resp.ContentLength <= maxSmallValue {
 		s.respondSmall(resp)
 		return
 	}
@@ -254,7 +255,7 @@ func (s *stream) respondSmall(resp *http.Response) {
 		}
 		s.frames = fw.Frames()
 		fctx.SetContentType(framing.ContentType)
-		fctx.SetBody(buf)
+		s.setSmallBody(fctx, buf, fw)
 	case outcome != nil:
 		fctx.SetContentType("text/plain; charset=utf-8")
 		fctx.SetBodyString(outcome.Error() + "\n")
@@ -262,9 +263,24 @@ func (s *stream) respondSmall(resp *http.Response) {
 		if ct := resp.Header.Get("Content-Type"); ct != "" {
 			fctx.SetContentType(ct)
 		}
-		fctx.SetBody(body)
+		s.setSmallBody(fctx, body, nil)
 	}
 	s.finish(status, outcome, nil)
+}
+
+// setSmallBody sets the body of a value answered whole. With TE: trailers it
+// goes out chunked, so that the trailers follow it as they follow a stream.
+func (s *stream) setSmallBody(fctx *fasthttp.RequestCtx, body []byte, fw *framing.Writer) {
+	if !s.trailers {
+		fctx.SetBody(body)
+		return
+	}
+	fctx.Response.Header.Set("Trailer", trailerNames)
+	if fw == nil {
+		s.digest.Write(body)
+	}
+	s.setTrailers(fasthttpSink{header: &fctx.Response.Header}, nil, fw)
+	fctx.SetBodyStream(bytes.NewReader(body), -1)
 }
 
 // readSmall reads a value of declared length whole.
