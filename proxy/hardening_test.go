@@ -56,12 +56,16 @@ func TestBadRequests(t *testing.T) {
 		{"HTTP/1.0 stream", "GET /transactions/0/10 HTTP/1.0\r\n\r\n", " 505 "},
 		{"HTTP/1.0 framed", "GET /db_state HTTP/1.0\r\nAccept: application/vnd.backseal.frames.v1\r\n\r\n", " 505 "},
 		{"HTTP/1.0 small value", "GET /db_state HTTP/1.0\r\n\r\n", " 200 "},
+		{"HTTP/1.0 small value, TE: trailers", "GET /db_state HTTP/1.0\r\nTE: trailers\r\n\r\n", " 200 "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := rawExchange(t, px.Addr(), []byte(tt.req), 5*time.Second)
 			if line, _, _ := strings.Cut(got, "\r\n"); !strings.Contains(line, tt.want) {
 				t.Fatalf("status line %q, want %q", line, tt.want)
+			}
+			if strings.Contains(tt.req, "HTTP/1.0") && strings.Contains(strings.ToLower(got), "chunked") {
+				t.Fatalf("an HTTP/1.0 client got a chunked body:\n%q", got)
 			}
 		})
 	}

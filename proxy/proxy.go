@@ -175,7 +175,8 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 	}
 	nameRoute(span, "GET", req)
 	framed := headerHasToken(&ctx.Request.Header, "Accept", framing.ContentType)
-	trailers := headerHasToken(&ctx.Request.Header, "TE", "trailers")
+	// Trailers need a chunked body, which HTTP/1.0 does not have.
+	trailers := ctx.Request.Header.IsHTTP11() && headerHasToken(&ctx.Request.Header, "TE", "trailers")
 	if !ctx.Request.Header.IsHTTP11() && (framed || req.Endpoint.Streaming()) {
 		// HTTP/1.0 has no chunked bodies, so a cut would look like a clean
 		// end (close-delimited): refuse rather than risk a silent truncation.
