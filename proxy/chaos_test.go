@@ -14,7 +14,8 @@ import (
 
 // chaosKinds are the faults the chaos test injects, each transient or
 // persistent at random offsets.
-var chaosKinds = []sim.FaultKind{sim.Drop, sim.Abort, sim.Reset, sim.PrefixCut, sim.Stall, sim.Excess, sim.Restart}
+// BodyStall hits small values, the count lookups included.
+var chaosKinds = []sim.FaultKind{sim.Drop, sim.Abort, sim.Reset, sim.PrefixCut, sim.Stall, sim.Excess, sim.Restart, sim.BodyStall}
 
 // chaosReport is what a chaos run counts; docs/RELIABILITY.md shows one.
 type chaosReport struct {
@@ -61,7 +62,7 @@ func TestChaos(t *testing.T) {
 	pc.ResumeAttempts = 4
 	px, logs := startProxyWithLog(t, pc)
 
-	paths := append([]string{"/transactions/0/3000", "/epoch_ending_ledger_infos/0/40"}, streamPaths...)
+	paths := append([]string{"/transactions/0/3000", "/epoch_ending_ledger_infos/0/40", "/db_state", "/state_root_proof/3000"}, streamPaths...)
 	want := map[string][]byte{}
 	for _, p := range paths {
 		_, want[p] = chain.Body(mustParse(t, p))
