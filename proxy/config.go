@@ -27,10 +27,11 @@ type Config struct {
 	UpstreamTimeout time.Duration `yaml:"upstream_header_timeout" help:"wait for the upstream's response headers"`
 	CountTimeout    time.Duration `yaml:"count_timeout" help:"wait for the record-count lookups at the end of a stream"`
 
-	DrainTimeout      time.Duration `yaml:"drain_timeout" help:"on SIGTERM, time in-flight streams get to finish before they end as failures"`
-	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout" help:"time a client has to send its request (slow clients are cut)"`
-	IdleTimeout       time.Duration `yaml:"idle_timeout" help:"keep-alive idle time on client connections"`
-	MaxHeaderBytes    int           `yaml:"max_header_bytes" help:"largest request line plus headers accepted"`
+	DrainTimeout       time.Duration `yaml:"drain_timeout" help:"on SIGTERM, time in-flight streams get to finish before they end as failures"`
+	ReadHeaderTimeout  time.Duration `yaml:"read_header_timeout" help:"time a client has to send its request (slow clients are cut)"`
+	ClientWriteTimeout time.Duration `yaml:"client_write_timeout" help:"cut a client that accepts no byte of its response for this long, releasing its upstream stream"`
+	IdleTimeout        time.Duration `yaml:"idle_timeout" help:"keep-alive idle time on client connections"`
+	MaxHeaderBytes     int           `yaml:"max_header_bytes" help:"largest request line plus headers accepted"`
 
 	MaxStreams           int           `yaml:"max_streams" help:"concurrent requests the sidecar serves; beyond it, 503 with Retry-After"`
 	MaxStreamsPerClient  int           `yaml:"max_streams_per_client" help:"concurrent requests one client address may hold; beyond it, 503 with Retry-After"`
@@ -62,6 +63,7 @@ func DefaultConfig() Config {
 		CountTimeout:         10 * time.Second,
 		DrainTimeout:         25 * time.Second,
 		ReadHeaderTimeout:    10 * time.Second,
+		ClientWriteTimeout:   60 * time.Second, // nginx's send_timeout
 		IdleTimeout:          90 * time.Second,
 		MaxHeaderBytes:       8 << 10,
 		MaxStreams:           1024,
@@ -103,6 +105,7 @@ func (c *Config) Validate() error {
 	positive("count_timeout", c.CountTimeout)
 	positive("drain_timeout", c.DrainTimeout)
 	positive("read_header_timeout", c.ReadHeaderTimeout)
+	positive("client_write_timeout", c.ClientWriteTimeout)
 	positive("idle_timeout", c.IdleTimeout)
 	if c.MaxRecordSize == 0 {
 		bad("max_record_size", "must be positive")

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -131,6 +132,34 @@ func TestClientGoneCancelsUpstream(t *testing.T) {
 	c.Close()
 	took := waitFor(t, 3*time.Second, "upstream canceled after the client left", func() bool { return px.Proxy().ActiveStreams() == 0 })
 	t.Logf("upstream canceled %v after the client left", took)
+}
+
+// TestStuckClientIsCut: a client that opens a stream and then reads nothing,
+// without closing, is cut after client_write_timeout, and the node's
+// producer it held is released.
+func TestStuckClientIsCut(t *testing.T) {
+	chain := testChain()
+	chain.CommittedVersion = 30_000 // /transactions/0/30000 is about 52 MB: more than the socket buffers hold
+	up := startSim(t, chain)
+	cfg := testConfig(up.URL())
+	cfg.ClientWriteTimeout = 300 * time.Millisecond
+	px, logs := startProxyWithLog(t, cfg)
+	c, err := net.Dial("tcp", px.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /transactions/0/30000 HTTP/1.1\r\nHost: x\r\nAccept: "+framing.ContentType+"\r\n\r\n")
+	if _, err := bufio.NewReader(c).ReadString('\n'); err != nil { // the status line; then nothing more is read
+		t.Fatal(err)
+	}
+	took := waitFor(t, 20*time.Second, "the stuck client's stream ended", func() bool { return px.Proxy().ActiveStreams() == 0 })
+	waitFor(t, 5*time.Second, "the upstream stream released", func() bool { return up.Stats().StreamsActive == 0 })
+	lines := logs.lines(t, "request")
+	if len(lines) != 1 || lines[0]["outcome"] != "client-gone" || !strings.Contains(lines[0]["error"].(string), "accepted no byte for 300ms") {
+		t.Fatalf("log: %v", lines)
+	}
+	t.Logf("stream ended %v after the head, having sent %v bytes", took, lines[0]["bytes"])
 }
 
 // TestDrainEndsStreamsAsFailures: on shutdown, /readyz fails at once, and a

@@ -45,6 +45,7 @@ func NewServer(cfg Config, log *slog.Logger, opts ...Option) (*Server, error) {
 		// CRLF), so fasthttp sends each with one write.
 		WriteBufferSize:    copyBufferCap + 64,
 		ReadTimeout:        cfg.ReadHeaderTimeout,
+		WriteTimeout:       cfg.ClientWriteTimeout,
 		IdleTimeout:        cfg.IdleTimeout,
 		MaxRequestBodySize: 4 << 10,
 		Logger:             fasthttpLogger{log},

@@ -1,8 +1,12 @@
 package proxy
 
 import (
+	"crypto/tls"
+	"errors"
+	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"time"
 
@@ -54,8 +58,32 @@ func (f fasthttpSink) terminate() error           { return nil }
 // connSink writes a chunked body straight to the client's connection.
 type connSink struct {
 	c       net.Conn
-	scratch []byte // small chunks
-	end     []byte // the last chunk and the trailer fields
+	timeout time.Duration // longest wait for the client to accept any byte
+	scratch []byte        // small chunks
+	end     []byte        // the last chunk and the trailer fields
+}
+
+// write sends b whole. A client that accepts no byte for the timeout is cut,
+// so that it cannot hold an upstream stream forever; one that accepts some
+// gets a fresh deadline, so a slow reader is not. (Over TLS a timed-out
+// write cannot be resumed: there the timeout bounds each chunk.)
+func (c *connSink) write(b []byte) error {
+	for {
+		if err := c.c.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
+			return err
+		}
+		n, err := c.c.Write(b)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		if _, tlsConn := c.c.(*tls.Conn); n == 0 || tlsConn {
+			return fmt.Errorf("client accepted no byte for %v: %w", c.timeout, err)
+		}
+		b = b[n:]
+	}
 }
 
 // Write sends p as one chunk (small writes only: it copies).
@@ -68,7 +96,7 @@ func (c *connSink) Write(p []byte) (int, error) {
 	b = append(b, p...)
 	b = append(b, "\r\n"...)
 	c.scratch = b
-	if _, err := c.c.Write(b); err != nil {
+	if err := c.write(b); err != nil {
 		return 0, err
 	}
 	return len(p), nil
@@ -83,8 +111,7 @@ func (c *connSink) emit(buf []byte, lo, hi int) error {
 	start := lo - len(l)
 	copy(buf[start:lo], l)
 	buf[hi], buf[hi+1] = '\r', '\n'
-	_, err := c.c.Write(buf[start : hi+2])
-	return err
+	return c.write(buf[start : hi+2])
 }
 
 func (c *connSink) trailer(name, value string) {
@@ -102,8 +129,7 @@ func (c *connSink) terminate() error {
 		c.end = append(c.end, "0\r\n"...)
 	}
 	c.end = append(c.end, "\r\n"...)
-	_, err := c.c.Write(c.end)
-	return err
+	return c.write(c.end)
 }
 
 // appendResponseHead writes the status line and headers of a chunked 200

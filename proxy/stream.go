@@ -356,12 +356,13 @@ func (s *stream) writeTo(w io.Writer) (int64, error) {
 // serveConn streams a record stream on the connection taken over from
 // fasthttp: the head, then the chunked body.
 func (s *stream) serveConn(head []byte) {
-	if _, err := s.conn.Write(head); err != nil {
+	out := &connSink{c: s.conn, timeout: s.p.cfg.ClientWriteTimeout}
+	if err := out.write(head); err != nil {
 		s.finish(http.StatusOK, nil, err)
 		s.release()
 		return
 	}
-	s.writeBody(&connSink{c: s.conn})
+	s.writeBody(out)
 }
 
 // writeBody streams the whole response body to out and decides how it ends.
