@@ -41,9 +41,10 @@ func NewServer(cfg Config, log *slog.Logger, opts ...Option) (*Server, error) {
 		NoDefaultServerHeader: true,
 		NoDefaultContentType:  true,
 		ReadBufferSize:        cfg.MaxHeaderBytes,
-		// Room for a whole chunk (size line, a frame of one upstream read,
-		// CRLF), so fasthttp sends each with one write.
-		WriteBufferSize:    copyBufferCap + 64,
+		// Room for the head and a whole small value (framed or not), so
+		// fasthttp sends each answer with one write. Streams write on the
+		// connection directly.
+		WriteBufferSize:    maxSmallValue + 4<<10,
 		ReadTimeout:        cfg.ReadHeaderTimeout,
 		WriteTimeout:       cfg.ClientWriteTimeout,
 		IdleTimeout:        cfg.IdleTimeout,

@@ -196,8 +196,10 @@ func (s *stream) respond() {
 	s.reqCtx = nil
 }
 
-// maxSmallValue bounds the small values read whole before answering.
-const maxSmallValue = 1 << 20
+// maxSmallValue bounds the small values read whole before answering, and so
+// the memory such a request holds. The node's are 8 bytes to a few KiB
+// (proofs: 32 bytes a sibling); a larger one streams, bounded like a stream.
+const maxSmallValue = 64 << 10
 
 // respondSmall answers a small value whose length the node declared: it is
 // read whole (bounded) and sent, head and body, in one write, like the node
