@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -35,7 +36,10 @@ func (p *Proxy) lookupCounts(ctx context.Context, req upstream.Request) *countLo
 		endpoint := req.Endpoint.String()
 		if needDB {
 			spanCtx, span := p.startAttempt(ctx, "count", upstream.Request{Endpoint: upstream.DBState})
-			c.db, c.err = p.up.DBState(spanCtx)
+			c.err = p.untilAnswered(spanCtx, func() (err error) {
+				c.db, err = p.up.DBState(spanCtx)
+				return err
+			})
 			endAttempt(span, 0, c.err)
 			p.tel.Metrics.UpstreamAttempt(endpoint, "count", c.err)
 			p.tel.Metrics.CountLookup("db_state", false)
@@ -44,7 +48,10 @@ func (p *Proxy) lookupCounts(ctx context.Context, req upstream.Request) *countLo
 			countReq := upstream.Request{Endpoint: upstream.StateItemCount, Args: [3]uint64{req.Args[0]}}
 			spanCtx, span := p.startAttempt(ctx, "count", countReq)
 			var hit bool
-			c.items, hit, c.err = p.up.StateItemCount(spanCtx, req.Args[0])
+			c.err = p.untilAnswered(spanCtx, func() (err error) {
+				c.items, hit, err = p.up.StateItemCount(spanCtx, req.Args[0])
+				return err
+			})
 			span.SetAttributes(attribute.Bool("backseal.cache_hit", hit))
 			endAttempt(span, 0, c.err)
 			if !hit {
@@ -54,6 +61,23 @@ func (p *Proxy) lookupCounts(ctx context.Context, req upstream.Request) *countLo
 		}
 	}()
 	return c
+}
+
+// untilAnswered calls lookup until the node answers it or ctx ends. A node
+// that is down (restarting, say) when the stream opens may be back before
+// the stream ends, and nothing needs the count sooner.
+func (p *Proxy) untilAnswered(ctx context.Context, lookup func() error) error {
+	for wait := p.cfg.ResumeBackoff; ; wait = min(2*wait, time.Second) {
+		err := lookup()
+		if !errors.Is(err, upstream.ErrUnavailable) {
+			return err
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return err
+		}
+	}
 }
 
 // wait returns the lookup's results, waiting at most timeout.

@@ -107,14 +107,27 @@ func lieCases() []lieCase {
 		f.Endpoint = endpoint
 		cases = append(cases, lieCase{name: name + "-on-" + endpoint + path, path: path, fault: f, tune: tune, want: lieWant{code: "count-unavailable"}})
 	}
-	lookup("garbage", "/transactions/100/400", "db_state", sim.Fault{Kind: sim.Garbage, Count: -1}, fewRetries)
-	lookup("silent", "/transactions/100/400", "db_state", sim.Fault{Kind: sim.Silent, Count: -1}, shortHeaderWait)
-	lookup("cllong", "/state_snapshot_chunk/3000/50/300", "state_item_count", sim.Fault{Kind: sim.CLLong, Count: -1}, nil)
-	lookup("endlessheaders", "/state_snapshot_chunk/3000/50/300", "state_item_count", sim.Fault{Kind: sim.EndlessHeaders, Count: -1}, fewRetries)
-	// A lookup cut short once is asked for again: the stream is vouched for.
+	// A lookup that finds no usable answer is asked again until count_timeout.
+	briefCount := func(tune func(*proxy.Config)) func(*proxy.Config) {
+		return func(c *proxy.Config) {
+			if tune != nil {
+				tune(c)
+			}
+			c.CountTimeout = time.Second
+		}
+	}
+	lookup("garbage", "/transactions/100/400", "db_state", sim.Fault{Kind: sim.Garbage, Count: -1}, briefCount(fewRetries))
+	lookup("silent", "/transactions/100/400", "db_state", sim.Fault{Kind: sim.Silent, Count: -1}, briefCount(shortHeaderWait))
+	lookup("cllong", "/state_snapshot_chunk/3000/50/300", "state_item_count", sim.Fault{Kind: sim.CLLong, Count: -1}, briefCount(nil))
+	lookup("endlessheaders", "/state_snapshot_chunk/3000/50/300", "state_item_count", sim.Fault{Kind: sim.EndlessHeaders, Count: -1}, briefCount(fewRetries))
+	// A lookup cut short once, or failing for longer than the upstream
+	// client's own retries (5 garbage answers, 2 per request), is asked
+	// again: the stream is vouched for.
 	for path, endpoint := range map[string]string{"/transactions/100/400": "db_state", "/state_snapshot_chunk/3000/50/300": "state_item_count"} {
 		cases = append(cases, lieCase{name: "cllong-transient-on-" + endpoint + path, path: path,
 			fault: sim.Fault{Kind: sim.CLLong, Count: 1, Endpoint: endpoint}, want: lieWant{ok: true}})
+		cases = append(cases, lieCase{name: "garbage-spell-on-" + endpoint + path, path: path, tune: fewRetries,
+			fault: sim.Fault{Kind: sim.Garbage, Count: 5, Endpoint: endpoint}, want: lieWant{ok: true}})
 	}
 	return cases
 }
