@@ -46,7 +46,8 @@ type ClientConfig struct {
 }
 
 // ErrUnavailable is returned by Client.Open and the count lookups when the
-// node gave no usable response after all retries.
+// node gave no usable response after all retries (for a lookup, a body cut
+// short is none either).
 var ErrUnavailable = errors.New("upstream: unavailable")
 
 // StatusError is returned by the count lookups when the node answered with
@@ -197,42 +198,28 @@ func (c *Client) Open(ctx context.Context, req Request, header http.Header) (*ht
 // maxSmallBody bounds the small values the count lookups read.
 const maxSmallBody = 64
 
-// small fetches a small endpoint's whole body. A body cut short is asked
-// for again, with the same budget and backoff as a request that failed.
+// small fetches a small endpoint's whole body. A body cut short is no
+// usable response: ErrUnavailable, like no response at all.
 func (c *Client) small(ctx context.Context, req Request) ([]byte, error) {
-	for attempt := 0; ; attempt++ {
-		b, cut, err := c.smallOnce(ctx, req)
-		if !cut || attempt >= c.rc.RetryMax {
-			return b, err
-		}
-		t := time.NewTimer(c.rc.Backoff(c.rc.RetryWaitMin, c.rc.RetryWaitMax, attempt, nil))
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, err
-		}
-	}
-}
-
-// smallOnce is one attempt of small; cut reports a body that ended early.
-func (c *Client) smallOnce(ctx context.Context, req Request) (b []byte, cut bool, err error) {
 	resp, err := c.Open(ctx, req, nil)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, false, &StatusError{Path: req.Path(), Status: resp.StatusCode}
+		return nil, &StatusError{Path: req.Path(), Status: resp.StatusCode}
 	}
-	b, err = io.ReadAll(io.LimitReader(resp.Body, maxSmallBody+1))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxSmallBody+1))
 	if err != nil {
-		return nil, ctx.Err() == nil, fmt.Errorf("upstream: reading %s: %w", req.Path(), err)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("upstream: reading %s: %w", req.Path(), context.Cause(ctx))
+		}
+		return nil, fmt.Errorf("%w: reading %s: %w", ErrUnavailable, req.Path(), err)
 	}
 	if len(b) > maxSmallBody {
-		return nil, false, fmt.Errorf("upstream: %s: body longer than %d bytes", req.Path(), maxSmallBody)
+		return nil, fmt.Errorf("upstream: %s: body longer than %d bytes", req.Path(), maxSmallBody)
 	}
-	return b, false, nil
+	return b, nil
 }
 
 // DBState fetches /db_state. It is never cached: the committed version moves.
