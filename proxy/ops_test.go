@@ -134,25 +134,39 @@ func TestClientGoneCancelsUpstream(t *testing.T) {
 	t.Logf("upstream canceled %v after the client left", took)
 }
 
+// stuckStreamChain has a stream longer than the socket buffers hold:
+// /transactions/0/30000 is about 52 MB.
+func stuckStreamChain() sim.Config {
+	chain := testChain()
+	chain.CommittedVersion = 30_000
+	return chain
+}
+
+// openStuckStream asks addr for that stream, framed, reads the status line
+// and then nothing more, as a client that hangs would. The connection stays
+// open until the test ends.
+func openStuckStream(t *testing.T, addr string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	io.WriteString(c, "GET /transactions/0/30000 HTTP/1.1\r\nHost: x\r\nAccept: "+framing.ContentType+"\r\n\r\n")
+	if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestStuckClientIsCut: a client that opens a stream and then reads nothing,
 // without closing, is cut after client_write_timeout, and the node's
 // producer it held is released.
 func TestStuckClientIsCut(t *testing.T) {
-	chain := testChain()
-	chain.CommittedVersion = 30_000 // /transactions/0/30000 is about 52 MB: more than the socket buffers hold
-	up := startSim(t, chain)
+	up := startSim(t, stuckStreamChain())
 	cfg := testConfig(up.URL())
 	cfg.ClientWriteTimeout = 300 * time.Millisecond
 	px, logs := startProxyWithLog(t, cfg)
-	c, err := net.Dial("tcp", px.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	io.WriteString(c, "GET /transactions/0/30000 HTTP/1.1\r\nHost: x\r\nAccept: "+framing.ContentType+"\r\n\r\n")
-	if _, err := bufio.NewReader(c).ReadString('\n'); err != nil { // the status line; then nothing more is read
-		t.Fatal(err)
-	}
+	openStuckStream(t, px.Addr())
 	took := waitFor(t, 20*time.Second, "the stuck client's stream ended", func() bool { return px.Proxy().ActiveStreams() == 0 })
 	waitFor(t, 5*time.Second, "the upstream stream released", func() bool { return up.Stats().StreamsActive == 0 })
 	lines := logs.lines(t, "request")
@@ -160,6 +174,35 @@ func TestStuckClientIsCut(t *testing.T) {
 		t.Fatalf("log: %v", lines)
 	}
 	t.Logf("stream ended %v after the head, having sent %v bytes", took, lines[0]["bytes"])
+}
+
+// TestDrainClosesStuckClients: at the drain deadline, a stream blocked
+// writing to a client that reads nothing gets a second to end, then its
+// connection is closed: shutdown does not wait for client_write_timeout.
+func TestDrainClosesStuckClients(t *testing.T) {
+	up := startSim(t, stuckStreamChain())
+	cfg := testConfig(up.URL())
+	cfg.ClientWriteTimeout = time.Hour // only the drain can end the stream
+	srv, err := proxy.NewServer(cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	openStuckStream(t, srv.Addr())
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	done := make(chan struct{})
+	go func() { srv.Shutdown(ctx); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("shutdown is still waiting for a client that reads nothing")
+	}
+	if n := srv.Proxy().ActiveStreams(); n != 0 {
+		t.Fatalf("%d streams after shutdown", n)
+	}
 }
 
 // TestDrainEndsStreamsAsFailures: on shutdown, /readyz fails at once, and a

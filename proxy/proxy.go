@@ -65,7 +65,7 @@ type Proxy struct {
 	copyBuffer sync.Pool
 
 	liveMu sync.Mutex
-	live   map[*stream]struct{} // for the drain event on every in-flight span
+	live   map[*stream]struct{} // for the drain event, and to close what the drain deadline cannot end
 
 	metricsOnce    sync.Once
 	metricsHandler fasthttp.RequestHandler

@@ -153,7 +153,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		p.log.Warn("drain deadline passed; ending streams as failures", "active_streams", p.active.Load())
 		p.stopAll(errShutdown)
-		<-stopped
+		select {
+		case <-stopped:
+		case <-time.After(endFrameGrace):
+			// What is left is blocked writing to clients that read
+			// nothing; client_write_timeout could be a minute away.
+			n := p.closeLiveConns()
+			p.log.Warn("closed the connections of streams whose clients read nothing", "streams", n)
+			<-stopped
+		}
 	}
 	p.stopAll(errShutdown)
 	if s.adminL != nil {
@@ -162,6 +170,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	p.up.Close()
 	s.wg.Wait()
 	return nil
+}
+
+// endFrameGrace is how long, after the drain deadline, streams get to send
+// the failure that ends them before their connections are closed.
+const endFrameGrace = time.Second
+
+// closeLiveConns closes the client connections of the streams still live.
+func (p *Proxy) closeLiveConns() int {
+	p.liveMu.Lock()
+	defer p.liveMu.Unlock()
+	for s := range p.live {
+		s.conn.Close()
+	}
+	return len(p.live)
 }
 
 // Reload rereads the bearer token and the TLS certificate (SIGHUP). On
