@@ -177,13 +177,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 const endFrameGrace = time.Second
 
 // closeLiveConns closes the client connections of the streams still live.
+// (Outside the lock: a TLS close may wait to send its alert.)
 func (p *Proxy) closeLiveConns() int {
 	p.liveMu.Lock()
-	defer p.liveMu.Unlock()
+	conns := make([]net.Conn, 0, len(p.live))
 	for s := range p.live {
-		s.conn.Close()
+		conns = append(conns, s.conn)
 	}
-	return len(p.live)
+	p.liveMu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+	return len(conns)
 }
 
 // Reload rereads the bearer token and the TLS certificate (SIGHUP). On
