@@ -89,6 +89,9 @@ func TestControlAPI(t *testing.T) {
 		t.Fatalf("DELETE: %d", code)
 	}
 	rawGet(t, s.Addr(), "/transactions/0/10")
+	// The writer counts what it sent after its write returns, which can be
+	// after the client has read it all.
+	waitFor(t, s, func(st Stats) bool { return st.RecordsSent == 10 })
 	code, body = do("GET", "/stats", "")
 	var st Stats
 	if err := json.Unmarshal([]byte(body), &st); err != nil || code != 200 {
