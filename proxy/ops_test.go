@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,24 +20,13 @@ import (
 	"github.com/backseal/backseal/sim"
 )
 
-// syncBuffer collects log lines from concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+// logBuffer collects the sidecar's JSON log.
+type logBuffer struct{ testkit.SyncBuffer }
 
 // lines returns the JSON log records whose msg is msg.
-func (b *syncBuffer) lines(t *testing.T, msg string) []map[string]any {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+func (b *logBuffer) lines(t *testing.T, msg string) []map[string]any {
 	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(b.buf.Bytes()))
+	sc := bufio.NewScanner(bytes.NewReader(b.Bytes()))
 	for sc.Scan() {
 		var m map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
@@ -51,9 +39,9 @@ func (b *syncBuffer) lines(t *testing.T, msg string) []map[string]any {
 	return out
 }
 
-func startProxyWithLog(t *testing.T, cfg proxy.Config) (*proxy.Server, *syncBuffer) {
+func startProxyWithLog(t *testing.T, cfg proxy.Config) (*proxy.Server, *logBuffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logBuffer{}
 	return testkit.StartProxy(t, cfg, slog.New(slog.NewJSONHandler(logs, nil))), logs
 }
 

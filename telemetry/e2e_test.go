@@ -40,7 +40,7 @@ type rig struct {
 	rcv      *otlptest.Receiver
 	sidecar  *proxy.Server
 	upstream *recorder
-	logs     *syncBuffer
+	logs     *testkit.SyncBuffer
 }
 
 func newRig(t *testing.T) *rig {
@@ -64,7 +64,7 @@ func newRig(t *testing.T) *rig {
 	})
 	cfg := testkit.ProxyConfig(rec.URL)
 	cfg.StallTimeout = time.Second
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	log := slog.New(telemetry.LogHandler(slog.NewJSONHandler(logs, nil)))
 	srv := testkit.StartProxy(t, cfg, log, proxy.WithTelemetry(tel))
 	return &rig{sim: up, rcv: rcv, sidecar: srv, upstream: rec, logs: logs}

@@ -1,7 +1,6 @@
 package telemetry_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net"
@@ -21,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/backseal/backseal/internal/testkit"
 	"github.com/backseal/backseal/telemetry"
 	"github.com/backseal/backseal/telemetry/otlptest"
 )
@@ -216,7 +216,7 @@ func (g *grpcTraces) Export(ctx context.Context, req *coltracepb.ExportTraceServ
 
 // TestSetupConsole: the console exporter writes one JSON object per span.
 func TestSetupConsole(t *testing.T) {
-	var out syncBuffer
+	var out testkit.SyncBuffer
 	tel, err := telemetry.Setup(context.Background(), []string{"OTEL_TRACES_EXPORTER=console"}, &out)
 	if err != nil {
 		t.Fatal(err)
@@ -284,7 +284,7 @@ func TestSampling(t *testing.T) {
 			if tt.sampler != "" {
 				env = append(env, strings.Split("OTEL_TRACES_SAMPLER="+tt.sampler, "\x00")...)
 			}
-			tel, err := telemetry.Setup(context.Background(), env, &syncBuffer{})
+			tel, err := telemetry.Setup(context.Background(), env, &testkit.SyncBuffer{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -344,21 +344,4 @@ func BenchmarkTracingOff(b *testing.B) {
 		tel.Propagator.Inject(ctx, out)
 		span.End()
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Clone(s.b.Bytes())
 }

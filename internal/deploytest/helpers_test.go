@@ -2,7 +2,6 @@ package deploytest
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,7 +13,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -91,36 +89,18 @@ func freePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// lockedBuffer collects a child process's output for failure messages.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // process is a child the test started.
 type process struct {
 	cmd  *exec.Cmd
-	out  *lockedBuffer // its stdout and stderr
-	done chan struct{} // closed when it has exited; then cmd.ProcessState is set
+	out  *testkit.SyncBuffer // its stdout and stderr
+	done chan struct{}       // closed when it has exited; then cmd.ProcessState is set
 }
 
 // startProcess runs cmd until the test ends (then kills it and waits), and
 // logs its output if the test failed.
 func startProcess(t testing.TB, cmd *exec.Cmd) *process {
 	t.Helper()
-	p := &process{cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
+	p := &process{cmd: cmd, out: &testkit.SyncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	// A group of its own, so that cleanup ends the workers too (nginx
 	// forks them; killing only the master would orphan them).
@@ -142,7 +122,7 @@ func startProcess(t testing.TB, cmd *exec.Cmd) *process {
 }
 
 // waitHTTP polls url until it answers want, or fails after 10 s.
-func waitHTTP(t testing.TB, url string, want int, out *lockedBuffer) {
+func waitHTTP(t testing.TB, url string, want int, out *testkit.SyncBuffer) {
 	t.Helper()
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
 	deadline := time.Now().Add(10 * time.Second)
