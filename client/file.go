@@ -47,18 +47,7 @@ func WriteFile(name string, keepPartial bool, fill func(w io.Writer) (Summary, e
 	if err != nil {
 		done = true
 		if keepPartial {
-			ferr := bw.Flush()
-			if ferr == nil {
-				ferr = f.Sync()
-			}
-			if cerr := f.Close(); ferr == nil {
-				ferr = cerr
-			}
-			if ferr == nil {
-				ferr = os.Rename(tmp, name+PartialSuffix)
-			}
-			if ferr != nil {
-				os.Remove(tmp)
+			if ferr := commit(bw, f, name+PartialSuffix); ferr != nil {
 				return sum, errors.Join(err, withClass(ErrOutput, fmt.Errorf("client: keeping the partial payload: %w", ferr)))
 			}
 			return sum, err
@@ -68,22 +57,30 @@ func WriteFile(name string, keepPartial bool, fill func(w io.Writer) (Summary, e
 		return sum, err
 	}
 	done = true
-	ferr := bw.Flush()
-	if ferr == nil {
-		ferr = f.Sync()
-	}
-	if cerr := f.Close(); ferr == nil {
-		ferr = cerr
-	}
-	if ferr == nil {
-		ferr = os.Rename(tmp, name)
-	}
-	if ferr != nil {
-		os.Remove(tmp)
+	if ferr := commit(bw, f, name); ferr != nil {
 		return sum, withClass(ErrOutput, fmt.Errorf("client: %w: %w", ErrOutput, ferr))
 	}
 	syncDir(filepath.Dir(name))
 	return sum, nil
+}
+
+// commit flushes bw, syncs and closes f, and renames it to name; on any
+// failure the file is removed.
+func commit(bw *bufio.Writer, f *os.File, name string) error {
+	err := bw.Flush()
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), name)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
 }
 
 // createBeside creates a new, empty file in name's directory.
