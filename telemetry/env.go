@@ -3,6 +3,7 @@ package telemetry
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -144,14 +145,8 @@ func parseEnv(environ []string) (config, error) {
 			names = "otlp"
 		}
 	}
-	for name := range strings.SplitSeq(names, ",") {
-		switch name = strings.TrimSpace(name); name {
-		case "none":
-		case "otlp", "console":
-			cfg.exporters = append(cfg.exporters, name)
-		default:
-			return cfg, fmt.Errorf("telemetry: OTEL_TRACES_EXPORTER=%q: backseal supports otlp, console and none", names)
-		}
+	if cfg.exporters, err = parseList("OTEL_TRACES_EXPORTER", names, "otlp", "console"); err != nil {
+		return cfg, err
 	}
 	if strings.Contains(names, "none") && len(cfg.exporters) > 0 {
 		return cfg, fmt.Errorf("telemetry: OTEL_TRACES_EXPORTER=%q: none excludes the others", names)
@@ -199,14 +194,8 @@ func parseEnv(environ []string) (config, error) {
 	if props == "" {
 		props = "tracecontext,baggage"
 	}
-	for name := range strings.SplitSeq(props, ",") {
-		switch name = strings.TrimSpace(name); name {
-		case "none":
-		case "tracecontext", "baggage":
-			cfg.propagators = append(cfg.propagators, name)
-		default:
-			return cfg, fmt.Errorf("telemetry: OTEL_PROPAGATORS=%q: backseal supports tracecontext, baggage and none", props)
-		}
+	if cfg.propagators, err = parseList("OTEL_PROPAGATORS", props, "tracecontext", "baggage"); err != nil {
+		return cfg, err
 	}
 
 	// Batch span processor.
@@ -322,4 +311,20 @@ func parseKeyValues(s string) ([]keyValue, error) {
 		out = append(out, keyValue{k, dv})
 	}
 	return out, nil
+}
+
+// parseList parses a comma-separated OTEL_* list of names from supported,
+// plus "none", which names nothing.
+func parseList(key, list string, supported ...string) ([]string, error) {
+	var names []string
+	for name := range strings.SplitSeq(list, ",") {
+		switch name = strings.TrimSpace(name); {
+		case name == "none":
+		case slices.Contains(supported, name):
+			names = append(names, name)
+		default:
+			return nil, fmt.Errorf("telemetry: %s=%q: backseal supports %s and none", key, list, strings.Join(supported, ", "))
+		}
+	}
+	return names, nil
 }
