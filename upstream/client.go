@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -135,6 +136,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	rc.RetryMax = cfg.Retries
 	rc.RetryWaitMin, rc.RetryWaitMax = cfg.RetryWaitMin, cfg.RetryWaitMax
 	rc.CheckRetry = retryPolicy
+	rc.Backoff = retryBackoff
 	rc.ErrorHandler = retryablehttp.PassthroughErrorHandler
 	rc.Logger = slogAdapter{cfg.Logger}
 	return &Client{
@@ -164,10 +166,22 @@ func retryPolicy(ctx context.Context, resp *http.Response, err error) (bool, err
 	return false, nil
 }
 
+// retryBackoff is Backoff, or the node's Retry-After when it sends one
+// (capped like any wait: a node's "come back in an hour" is not ours to obey).
+func retryBackoff(first, limit time.Duration, attempt int, resp *http.Response) time.Duration {
+	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
+		if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs >= 0 {
+			return min(time.Duration(secs)*time.Second, limit)
+		}
+	}
+	return Backoff(attempt, first, limit)
+}
+
 // Open sends GET req to the node and returns the response with its body
 // unread. The caller must close the body. ctx governs the whole exchange,
-// body included: cancel it to abandon the stream. header, if not nil, is
-// added to the request (trace context, for instance).
+// retries, header waits and body included: its deadline bounds how long
+// Open may take, and canceling it abandons the stream. header, if not nil,
+// is added to the request (trace context, for instance).
 func (c *Client) Open(ctx context.Context, req Request, header http.Header) (*http.Response, error) {
 	r, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, c.base+req.Path(), nil)
 	if err != nil {
