@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -107,6 +108,7 @@ func (s *Server) Stats() Stats {
 //	DELETE /faults  disarm all faults
 //	GET    /stats   Stats as JSON
 //	GET    /chain   the chain's configuration and summary
+//	POST   /chain/advance?versions=N&epochs=M  grow the chain (Advance)
 func (s *Server) ControlHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /faults", func(w http.ResponseWriter, r *http.Request) {
@@ -136,7 +138,26 @@ func (s *Server) ControlHandler() http.Handler {
 		writeJSON(w, http.StatusOK, struct {
 			Config  Config `json:"config"`
 			Summary string `json:"summary"`
-		}{s.cfg, s.chain.Summary()})
+		}{s.Chain().Config(), s.Chain().Summary()})
+	})
+	mux.HandleFunc("POST /chain/advance", func(w http.ResponseWriter, r *http.Request) {
+		var by [2]uint64
+		for i, key := range []string{"versions", "epochs"} {
+			if v := r.URL.Query().Get(key); v != "" {
+				n, err := strconv.ParseUint(v, 10, 64)
+				if err != nil {
+					http.Error(w, key+": want a decimal count", http.StatusBadRequest)
+					return
+				}
+				by[i] = n
+			}
+		}
+		db, err := s.Advance(by[0], by[1])
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		writeJSON(w, http.StatusOK, db)
 	})
 	return mux
 }

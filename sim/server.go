@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/backseal/backseal/upstream"
@@ -21,7 +22,7 @@ import (
 // cuts and resets are exactly what the test asks for.
 type Server struct {
 	cfg    Config
-	chain  *Chain
+	chain  atomic.Pointer[Chain] // replaced as the chain grows (Advance)
 	faults faultSet
 	stats  stats
 	slots  chan struct{} // producer slots: a stream holds one while it produces
@@ -53,11 +54,11 @@ func NewServer(cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
 	s := &Server{
 		cfg:     cfg,
-		chain:   NewChain(cfg),
 		slots:   make(chan struct{}, cfg.MaxProducers),
 		conns:   map[*conn]struct{}{},
 		closing: make(chan struct{}),
 	}
+	s.chain.Store(NewChain(cfg))
 	s.stats.init()
 	batchCap := cfg.BatchSize + cfg.BatchSize/4 + 64
 	s.bufs.New = func() any {
@@ -67,8 +68,32 @@ func NewServer(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Chain returns the content the server serves.
-func (s *Server) Chain() *Chain { return s.chain }
+// Chain returns the content the server serves now.
+func (s *Server) Chain() *Chain { return s.chain.Load() }
+
+// Advance grows the chain as a live node's does: versions more are
+// committed (C grows, the pre-committed window moves with it) and epochs
+// more end (E grows). Records are pure functions of their identity, so
+// nothing served before changes; a stream already running keeps the
+// versions it started with, as the node's DB iterator does.
+func (s *Server) Advance(versions, epochs uint64) (upstream.DBStateValue, error) {
+	for {
+		old := s.chain.Load()
+		cfg := old.Config()
+		cfg.CommittedVersion += versions
+		cfg.Epochs += epochs
+		if cfg.CommittedVersion < versions || cfg.Epochs < epochs {
+			return old.DBState(), fmt.Errorf("%w: advancing by %d versions and %d epochs overflows", ErrBadConfig, versions, epochs)
+		}
+		if err := cfg.Validate(); err != nil {
+			return old.DBState(), err
+		}
+		next := NewChain(cfg)
+		if s.chain.CompareAndSwap(old, next) {
+			return next.DBState(), nil
+		}
+	}
+}
 
 // Start listens on addr (e.g. "127.0.0.1:0") and serves in the background.
 func (s *Server) Start(addr string) error {
@@ -406,7 +431,7 @@ func (s *Server) respond(c *conn, req *http.Request) bool {
 
 // smallAnswer is a small endpoint's clean answer.
 func (s *Server) smallAnswer(r upstream.Request) (status int, ctype string, body []byte) {
-	status, body = s.chain.small(r)
+	status, body = s.Chain().small(r)
 	if status != 200 {
 		return status, "", nil
 	}

@@ -53,13 +53,14 @@ func (s *Server) stream(c *conn, r upstream.Request, faults []appliedFault, http
 	}
 	st := &stream{queue: make(chan item, s.cfg.QueueBatches), done: make(chan struct{})}
 	s.wg.Add(1)
-	go s.produce(st, s.chain.plan(r), faults)
+	chain := s.Chain() // the versions the stream sees are those of its start
+	go s.produce(st, chain, chain.plan(r), faults)
 	clean := s.writeStream(c, st, !http10)
 	return clean && keep && !http10 // HTTP/1.0 bodies end with the connection
 }
 
 // produce runs a stream's producer once it holds a producer slot.
-func (s *Server) produce(st *stream, p plan, faults []appliedFault) {
+func (s *Server) produce(st *stream, chain *Chain, p plan, faults []appliedFault) {
 	defer s.wg.Done()
 	s.stats.producersWaiting.Add(1)
 	select {
@@ -74,7 +75,7 @@ func (s *Server) produce(st *stream, p plan, faults []appliedFault) {
 		<-s.slots
 		s.stats.producersRunning.Add(-1)
 	}()
-	pr := producer{s: s, st: st, batch: s.cfg.BatchSize}
+	pr := producer{s: s, chain: chain, st: st, batch: s.cfg.BatchSize}
 	pr.run(p, faults)
 	if pr.buf != nil {
 		s.putBuf(pr.buf)
@@ -83,6 +84,7 @@ func (s *Server) produce(st *stream, p plan, faults []appliedFault) {
 
 type producer struct {
 	s       *Server
+	chain   *Chain
 	st      *stream
 	batch   int
 	buf     *[]byte // the partial batch, nil when empty
@@ -165,10 +167,10 @@ func (pr *producer) terminate(f appliedFault, p plan, k uint64) {
 		pr.discard() // cut as Abort: on a close-delimited body, a clean-looking end
 		pr.send(item{ctl: ctlAbort})
 	case HugePrefix:
-		h, size := pr.s.chain.record(p.kind, p.version, p.first+k)
+		h, size := pr.chain.record(p.kind, p.version, p.first+k)
 		pr.ensureBuf()
 		*pr.buf = binary.BigEndian.AppendUint32(*pr.buf, HugePrefixLength)
-		*pr.buf = pr.s.chain.appendPayload(*pr.buf, h, size)
+		*pr.buf = pr.chain.appendPayload(*pr.buf, h, size)
 		if pr.flush() {
 			pr.send(item{ctl: ctlEnd})
 		}
@@ -181,7 +183,7 @@ func (pr *producer) terminate(f appliedFault, p plan, k uint64) {
 		c := map[FaultKind]ctl{Drop: ctlEnd, Abort: ctlAbort, Reset: ctlReset}[f.Kind]
 		pr.send(item{ctl: c})
 	case PrefixCut:
-		_, size := pr.s.chain.record(p.kind, p.version, p.first+k)
+		_, size := pr.chain.record(p.kind, p.version, p.first+k)
 		pr.ensureBuf()
 		*pr.buf = binary.BigEndian.AppendUint32(*pr.buf, uint32(size))
 		if pr.flush() {
@@ -203,7 +205,7 @@ func (pr *producer) ensureBuf() {
 // append adds one record, flushing when the batch reaches its target.
 func (pr *producer) append(k recordKind, a, b uint64) bool {
 	pr.ensureBuf()
-	h, size := pr.s.chain.record(k, a, b)
+	h, size := pr.chain.record(k, a, b)
 	*pr.buf = binary.BigEndian.AppendUint32(*pr.buf, uint32(size))
 	if pr.s.cfg.PrefixSplit && len(*pr.buf) >= pr.batch {
 		// Older nodes sent the prefix and the payload as two send_bytes calls.
@@ -212,7 +214,7 @@ func (pr *producer) append(k recordKind, a, b uint64) bool {
 		}
 		pr.ensureBuf()
 	}
-	*pr.buf = pr.s.chain.appendPayload(*pr.buf, h, size)
+	*pr.buf = pr.chain.appendPayload(*pr.buf, h, size)
 	pr.records++
 	if len(*pr.buf) >= pr.batch {
 		return pr.flush()
