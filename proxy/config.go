@@ -21,10 +21,10 @@ type Config struct {
 	StallTimeout    time.Duration `yaml:"stall_timeout" help:"fail or resume an upstream stream that sends no byte for this long"`
 	MaxRecordSize   uint32        `yaml:"max_record_size" help:"largest legacy record accepted, in bytes"`
 	ResumeAttempts  int           `yaml:"resume_attempts" help:"upstream re-requests allowed per stream to heal a broken stream; 0 disables resume"`
-	ResumeWindow    time.Duration `yaml:"resume_window" help:"total time a stream may spend resuming"`
+	ResumeWindow    time.Duration `yaml:"resume_window" help:"longest a heal may take, from a failure to the client's next byte (the first request counts as one); keep stall_timeout + resume_window below the client's read timeout (backup-cli: 60 s)"`
 	ResumeBackoff   time.Duration `yaml:"resume_backoff" help:"first wait before a resume; doubles per attempt"`
-	UpstreamRetries int           `yaml:"upstream_retries" help:"retries of an upstream request that got no usable response"`
-	UpstreamTimeout time.Duration `yaml:"upstream_header_timeout" help:"wait for the upstream's response headers"`
+	UpstreamRetries int           `yaml:"upstream_retries" help:"retries of an upstream request that got no usable response, within resume_window"`
+	UpstreamTimeout time.Duration `yaml:"upstream_header_timeout" help:"wait for the upstream's response headers, per request"`
 	CountTimeout    time.Duration `yaml:"count_timeout" help:"wait for the record-count lookups at the end of a stream"`
 
 	DrainTimeout       time.Duration `yaml:"drain_timeout" help:"on SIGTERM, time in-flight streams get to finish before they end as failures"`
@@ -56,10 +56,10 @@ func DefaultConfig() Config {
 		StallTimeout:         30 * time.Second, // below the legacy client's 60 s read timeout
 		MaxRecordSize:        64 << 20,
 		ResumeAttempts:       5,
-		ResumeWindow:         30 * time.Second,
+		ResumeWindow:         20 * time.Second, // + stall_timeout: 50 s, below backup-cli's 60 s
 		ResumeBackoff:        100 * time.Millisecond,
 		UpstreamRetries:      3,
-		UpstreamTimeout:      30 * time.Second,
+		UpstreamTimeout:      10 * time.Second,
 		CountTimeout:         10 * time.Second,
 		DrainTimeout:         25 * time.Second,
 		ReadHeaderTimeout:    10 * time.Second,

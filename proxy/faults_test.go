@@ -81,25 +81,6 @@ func TestFaultMatrix(t *testing.T) {
 	}
 }
 
-// TestPrunedStart: the node answers 200 and then cuts the body with no
-// record when the range is pruned. No client may take that as success.
-func TestPrunedStart(t *testing.T) {
-	cfg := testChain()
-	cfg.PrunedBelow = 1500
-	up := startSim(t, cfg)
-	px := startProxy(t, testConfig(up.URL()))
-	for _, path := range []string{"/transactions/100/50", "/state_snapshot/1000", "/state_snapshot_chunk/1000/0/10"} {
-		for _, mode := range allModes {
-			t.Run(path+"/"+string(mode), func(t *testing.T) {
-				r := get(t, "http://"+px.Addr()+path, mode)
-				if r.ok {
-					t.Fatalf("pruned range reached the client as a success (%d bytes)", len(r.body))
-				}
-			})
-		}
-	}
-}
-
 // TestRestartHeals: the node restarts mid-stream; the sidecar resumes once
 // it is back, and the client sees one seamless stream.
 func TestRestartHeals(t *testing.T) {

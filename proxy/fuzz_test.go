@@ -23,16 +23,18 @@ func FuzzUpstreamBody(f *testing.F) {
 	f.Add(rec(rec(nil, 3), 0), uint8(2), uint16(2))
 	f.Add(rec(nil, 5)[:6], uint8(1), uint16(1))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xf0, 1, 2}, uint8(3), uint16(1))
+	f.Add(append(rec(nil, 3), 0xff, 0xff, 0xff, 0xf0, 1), uint8(8), uint16(2)) // the huge prefix across two reads
 	f.Add(rec(rec(rec(nil, 1), 2), 3), uint8(4), uint16(2))
 	f.Fuzz(func(t *testing.T, body []byte, split uint8, want uint16) {
 		p := &Proxy{cfg: DefaultConfig(), tel: telemetry.Disabled()}
 		p.cfg.MaxRecordSize = 1 << 12
+		req := upstream.Request{Endpoint: upstream.Transactions, Args: [3]uint64{0, uint64(want)}}
 		s := &stream{
 			p:       p,
 			ctx:     context.Background(),
-			req:     upstream.Request{Endpoint: upstream.Transactions, Args: [3]uint64{0, uint64(want)}},
+			req:     req,
 			scanner: upstream.NewRecordScanner(p.cfg.MaxRecordSize),
-			counts:  &countLookup{done: make(chan struct{}), db: upstream.DBStateValue{Epoch: 1, CommittedVersion: 1 << 40}},
+			counts:  &countLookup{req: req, done: make(chan struct{}), db: upstream.DBStateValue{Epoch: 1, CommittedVersion: 1 << 40}, haveDB: true},
 		}
 		close(s.counts.done)
 		s.digest.Reset()
@@ -62,6 +64,13 @@ func FuzzUpstreamBody(f *testing.F) {
 		complete := refErr == nil && ref.AtBoundary() && ref.Records() == uint64(want)
 		if (failure == nil) != complete {
 			t.Fatalf("outcome %v, but the body complete = %v (%d records, boundary %v, err %v)", failure, complete, ref.Records(), ref.AtBoundary(), refErr)
+		}
+		if failure != nil && failure.Code == framing.CodeRecordTooLarge {
+			// The refused record's prefix never reaches the client, however the reads cut it.
+			got := upstream.NewRecordScanner(p.cfg.MaxRecordSize)
+			if _, err := got.Write(out.Bytes()); err != nil || !got.AtBoundary() || got.Records() != s.scanner.Records() {
+				t.Fatalf("record too large: forwarded %d bytes, not the %d whole records counted", out.Len(), s.scanner.Records())
+			}
 		}
 		if failure == nil && !bytes.Equal(out.Bytes(), body) {
 			t.Fatal("complete, yet the forwarded bytes differ from the body")

@@ -16,6 +16,13 @@ var (
 	errStalled    = errors.New("upstream sent no bytes within the stall timeout")
 	errClientGone = errors.New("client went away")
 	errShutdown   = errors.New("sidecar drain deadline passed")
+	// errDeadline: the node gave no usable answer in the time the client
+	// can wait for one (upstream_header_timeout, or a heal's resume_window).
+	errDeadline = errors.New("no usable answer from the node in the time the client waits")
+	// errHandoff: fasthttp could not hand the connection over for the
+	// stream (flushing an earlier pipelined answer or clearing the
+	// deadlines failed): the client is gone.
+	errHandoff = errors.New("connection lost before the stream could start")
 	// errUpstreamBusy: every upstream stream slot stayed taken for the
 	// queue timeout; the request is refused before anything was sent.
 	errUpstreamBusy = errors.New("all upstream stream slots busy")
@@ -23,30 +30,34 @@ var (
 
 // classify maps anything that ended an upstream exchange to a stream
 // outcome: the one place where errors become the codes clients, trailers,
-// logs and metrics see.
+// logs and metrics see. The outcome wraps err, so errors.Is still finds
+// the cause (upstream.ErrUnavailable, say).
 func classify(err error) *framing.StreamError {
 	var se *framing.StreamError
+	outcome := func(code framing.Code, msg string) *framing.StreamError {
+		return &framing.StreamError{Code: code, Message: msg, Err: err}
+	}
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &se):
 		return se
 	case errors.Is(err, errShutdown):
-		return framing.Errorf(framing.CodeShutdown, "the sidecar was shut down before the stream finished")
+		return outcome(framing.CodeShutdown, "the sidecar was shut down before the stream finished")
 	case errors.Is(err, errStalled):
-		return framing.Errorf(framing.CodeUpstreamStalled, "%v", err)
+		return outcome(framing.CodeUpstreamStalled, err.Error())
 	case errors.Is(err, upstream.ErrRecordTooLarge):
-		return framing.Errorf(framing.CodeRecordTooLarge, "%v", err)
-	case errors.Is(err, upstream.ErrUnavailable), errors.Is(err, errUpstreamBusy):
-		return framing.Errorf(framing.CodeUpstreamUnavailable, "%v", err)
+		return outcome(framing.CodeRecordTooLarge, err.Error())
+	case errors.Is(err, upstream.ErrUnavailable), errors.Is(err, errUpstreamBusy), errors.Is(err, errDeadline):
+		return outcome(framing.CodeUpstreamUnavailable, err.Error())
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return framing.Errorf(framing.CodeUpstreamAborted, "upstream cut the body without its terminating chunk")
+		return outcome(framing.CodeUpstreamAborted, "upstream cut the body without its terminating chunk")
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
-		return framing.Errorf(framing.CodeUpstreamReset, "upstream connection reset")
+		return outcome(framing.CodeUpstreamReset, "upstream connection reset")
 	case errors.Is(err, context.DeadlineExceeded):
-		return framing.Errorf(framing.CodeUpstreamStalled, "%v", err)
+		return outcome(framing.CodeUpstreamStalled, err.Error())
 	}
-	return framing.Errorf(framing.CodeUpstreamProtocol, "%v", err)
+	return outcome(framing.CodeUpstreamProtocol, err.Error())
 }
 
 // resumable reports whether an outcome is the kind of upstream accident a

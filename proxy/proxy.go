@@ -66,6 +66,10 @@ type Proxy struct {
 
 	liveMu sync.Mutex
 	live   map[*stream]struct{} // for the drain event, and to close what the drain deadline cannot end
+	// handoffs holds the streams whose connection fasthttp is to hand over
+	// (Hijack), by connection, until it does. If it cannot, the handler
+	// never runs and connClosed releases the stream.
+	handoffs sync.Map
 
 	metricsOnce    sync.Once
 	metricsHandler fasthttp.RequestHandler
@@ -74,12 +78,18 @@ type Proxy struct {
 // copyBufferSize is the upstream read size: large reads keep syscalls and
 // chunk headers few; the pool keeps memory per stream at one buffer. Reads
 // land at readOffset, leaving room for a frame header before them and a
-// check after, so framed mode needs no second buffer.
+// check after, so framed mode needs no second buffer; and room for a carried
+// partial length prefix just before them.
 const (
 	copyBufferSize = 128 << 10
-	readOffset     = chunkRoom + framing.FrameHeaderSize
+	readOffset     = chunkRoom + framing.FrameHeaderSize + prefixCarry
 	copyBufferCap  = readOffset + copyBufferSize + framing.CheckSize + chunkTail
+	prefixCarry    = upstream.PrefixSize - 1 // the most of a length prefix a read can end inside
 )
+
+// legacyClientReadTimeout is how long backup-cli waits for headers and
+// between body reads before it gives up on a stream (and fetches it again).
+const legacyClientReadTimeout = 60 * time.Second
 
 // New validates cfg and returns a Proxy.
 func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
@@ -92,6 +102,10 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 	acc, err := newAccess(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.StallTimeout+cfg.ResumeWindow >= legacyClientReadTimeout {
+		log.Warn("stall_timeout + resume_window is not below backup-cli's 60 s read timeout: a heal may end after the client gave up on the stream",
+			"stall_timeout", cfg.StallTimeout.String(), "resume_window", cfg.ResumeWindow.String())
 	}
 	p := &Proxy{cfg: cfg, log: log, live: map[*stream]struct{}{}, access: acc, limits: newLimiter(cfg)}
 	for _, o := range opts {

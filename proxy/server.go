@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -52,6 +53,7 @@ func NewServer(cfg Config, log *slog.Logger, opts ...Option) (*Server, error) {
 		Logger:             fasthttpLogger{log},
 		ErrorHandler:       requestError,
 		CloseOnShutdown:    true,
+		ConnState:          p.connState,
 	}
 	s.admin = &fasthttp.Server{
 		Handler:               p.AdminHandler,
@@ -83,6 +85,19 @@ func requestError(ctx *fasthttp.RequestCtx, err error) {
 	ctx.SetConnectionClose()
 }
 
+// connState releases a stream whose connection closed before fasthttp
+// could hand it over: its hijack handler will never run.
+func (p *Proxy) connState(c net.Conn, state fasthttp.ConnState) {
+	if state != fasthttp.StateClosed {
+		return
+	}
+	if v, ok := p.handoffs.LoadAndDelete(c); ok {
+		s := v.(*stream)
+		s.finish(http.StatusOK, nil, errHandoff)
+		s.release()
+	}
+}
+
 // Proxy returns the server's proxy.
 func (s *Server) Proxy() *Proxy { return s.proxy }
 
@@ -96,7 +111,14 @@ func (s *Server) Start() error {
 	if tc := s.proxy.access.tlsConfig(); tc != nil {
 		ln = tls.NewListener(ln, tc)
 	}
+	return s.startOn(ln)
+}
+
+// startOn serves the public listener on ln, and the admin one.
+func (s *Server) startOn(ln net.Listener) error {
+	cfg := s.proxy.cfg
 	s.ln = ln
+	var err error
 	if cfg.AdminListen != "" {
 		if s.adminL, err = net.Listen("tcp", cfg.AdminListen); err != nil {
 			ln.Close()

@@ -58,6 +58,21 @@ type stream struct {
 	resumes   int
 	firstByte bool
 	streamID  framing.StreamID
+	// carry holds the bytes of a length prefix that a read ended inside:
+	// scanned, not yet sent, so that a record refused at its prefix leaves
+	// none of its bytes in the payload.
+	carry    [prefixCarry]byte
+	carryLen int
+
+	// A heal is the resumes after one failure, until the client is sent a
+	// byte again: all of it must fit in resume_window from healStart.
+	healStart    time.Time
+	healCause    *framing.StreamError // the failure that began the heal
+	healDeadline atomic.Int64         // unix nanos; 0 when not healing (read by watch)
+	// emptyAbortAt is the record index an attempt last aborted at before
+	// sending any byte; -1 if none. A node that does so twice at the same
+	// start refuses it (a pruned range), it did not crash.
+	emptyAbortAt int64
 
 	upstreamSlot bool // holds one of the limiter's upstream slots
 
@@ -73,6 +88,7 @@ type attempt struct {
 	cancel context.CancelCauseFunc
 	resp   *http.Response
 	span   trace.Span
+	read   uint64 // body bytes read
 	closed sync.Once
 }
 
@@ -87,6 +103,8 @@ func (p *Proxy) newStream(ctx *fasthttp.RequestCtx, spanCtx context.Context, spa
 		span:    span,
 		scanner: upstream.NewRecordScanner(p.cfg.MaxRecordSize),
 		done:    make(chan struct{}),
+
+		emptyAbortAt: -1,
 	}
 	if framed {
 		s.mode = "framed"
@@ -117,7 +135,10 @@ func (s *stream) open() error {
 		return errUpstreamBusy
 	}
 	s.upstreamSlot = true
-	a, err := s.p.openAttempt(s.ctx, s.req, "stream")
+	// The client hears nothing until the node answers (the legacy one
+	// waits 60 s at most): like a heal, the first request, retries
+	// included, has resume_window.
+	a, err := s.p.openAttempt(s.ctx, s.req, "stream", time.Now().Add(s.p.cfg.ResumeWindow))
 	if err != nil {
 		return err
 	}
@@ -126,11 +147,18 @@ func (s *stream) open() error {
 }
 
 // openAttempt sends one upstream request under its own cancelable context,
-// so that a stall can end the attempt without ending the stream.
-func (p *Proxy) openAttempt(parent context.Context, req upstream.Request, kind string) (*attempt, error) {
+// so that a stall can end the attempt without ending the stream. Getting
+// the response head, the client's retries included, must end by deadline;
+// the body is not bound by it.
+func (p *Proxy) openAttempt(parent context.Context, req upstream.Request, kind string, deadline time.Time) (*attempt, error) {
 	spanCtx, span := p.startAttempt(parent, kind, req)
 	ctx, cancel := context.WithCancelCause(spanCtx)
+	late := time.AfterFunc(time.Until(deadline), func() { cancel(errDeadline) })
 	resp, err := p.up.Open(ctx, req, nil)
+	if !late.Stop() && err == nil {
+		resp.Body.Close() // the head came, but too late to be used
+		err = fmt.Errorf("upstream: GET %s: %w", req.Path(), errDeadline)
+	}
 	p.tel.Metrics.UpstreamAttempt(req.Endpoint.String(), kind, err)
 	if err != nil {
 		cancel(err)
@@ -161,6 +189,13 @@ func (s *stream) respond() {
 		s.respondSmall(resp)
 		return
 	}
+	if !s.reqCtx.Request.Header.IsHTTP11() && resp.ContentLength < 0 {
+		// An HTTP/1.0 body without a length is close-delimited: a cut
+		// would look like its end. (Streams were refused before asking.)
+		s.respondRefusal(fasthttp.StatusHTTPVersionNotSupported, framing.Errorf(framing.CodeUpstreamProtocol,
+			"the node sent %s without a Content-Length; over HTTP/1.0 an incomplete value cannot be told from a complete one: use HTTP/1.1", s.req.Path()))
+		return
+	}
 	h := s.header
 	h.SetStatusCode(fasthttp.StatusOK)
 	h.SetNoDefaultContentType(true)
@@ -180,14 +215,19 @@ func (s *stream) respond() {
 	if s.trailers {
 		h.Set("Trailer", trailerNames)
 	}
-	if b, ok := s.counts.boundsNow(s.req); ok && b.Min == b.Max && s.req.Endpoint.Streaming() {
+	if b, ok := s.counts.boundsNow(); ok && b.Min == b.Max && s.req.Endpoint.Streaming() {
 		h.Set(HeaderExpectedRecords, strconv.FormatUint(b.Min, 10))
 	}
 	if s.req.Endpoint.Streaming() {
 		// Take the connection over: the body is ours to frame and write.
 		head := appendResponseHead(nil, h)
+		s.p.handoffs.Store(s.conn, s) // released by connClosed if the handler never runs
 		s.reqCtx.HijackSetNoResponse(true)
-		s.reqCtx.Hijack(func(net.Conn) { s.serveConn(head) })
+		s.reqCtx.Hijack(func(net.Conn) {
+			if _, ok := s.p.handoffs.LoadAndDelete(s.conn); ok {
+				s.serveConn(head)
+			}
+		})
 		s.reqCtx = nil
 		return
 	}
@@ -213,12 +253,11 @@ func (s *stream) respondSmall(resp *http.Response) {
 	go s.watch() // a node that stalls inside a small value is cut too
 	// Nothing is sent before the whole value is in: a value cut short is
 	// asked for again, within the resume budget.
-	since := time.Now()
 	body, outcome := s.readSmall(resp)
 	for outcome != nil {
 		failureEvent(s.span, outcome, 0, 0)
 		s.p.tel.Metrics.FailureCaught(s.req.Endpoint.String(), outcome.Code.String())
-		if outcome = s.resume(outcome, since); outcome != nil {
+		if outcome = s.resume(outcome); outcome != nil {
 			break
 		}
 		if resp = s.cur.Load().resp; resp.ContentLength < 0 || resp.ContentLength > maxSmallValue {
@@ -305,14 +344,22 @@ func (s *stream) readSmall(resp *http.Response) ([]byte, *framing.StreamError) {
 }
 
 // respondStatus passes on a non-200 upstream answer (a small endpoint's 500):
-// the same status, and in framed mode a framed body whose end frame says so.
+// the same status, with the node's empty body, and in framed mode a framed
+// body whose end frame says so.
 func (s *stream) respondStatus(status int) {
+	s.respondRefusal(status, framing.Errorf(framing.CodeUpstreamStatus, "upstream answered %s", upstreamStatusText(status)))
+}
+
+// respondRefusal answers status without passing on any of the node's body:
+// framed, an end frame saying why; otherwise the reason as text, except for
+// the node's own status, passed on as it sent it (empty).
+func (s *stream) respondRefusal(status int, outcome *framing.StreamError) {
 	defer s.release()
 	fctx := s.reqCtx
 	fctx.SetStatusCode(status)
 	fctx.Response.Header.SetNoDefaultContentType(true)
-	outcome := framing.Errorf(framing.CodeUpstreamStatus, "upstream answered %s", upstreamStatusText(status))
-	if s.framed {
+	switch {
+	case s.framed:
 		var buf bytesWriter
 		fw, err := framing.NewWriter(&buf, framing.Header{Meta: []framing.Meta{{Key: "path", Value: s.req.Path()}}})
 		if err == nil {
@@ -325,6 +372,9 @@ func (s *stream) respondStatus(status int) {
 			fctx.SetContentType(framing.ContentType)
 			fctx.SetBody(buf)
 		}
+	case outcome.Code != framing.CodeUpstreamStatus:
+		fctx.SetContentType("text/plain; charset=utf-8")
+		fctx.SetBodyString(outcome.Message + "\n")
 	}
 	s.finish(status, outcome, nil)
 }
@@ -440,7 +490,6 @@ func (s *stream) pump(out emitter) (outcome *framing.StreamError, clientErr erro
 	bufp := s.p.copyBuffer.Get().(*[]byte)
 	defer s.p.copyBuffer.Put(bufp)
 	buf := *bufp
-	var firstFailure time.Time
 	for {
 		a := s.cur.Load()
 		failure, clientErr := s.copyAttempt(a, buf, out)
@@ -455,13 +504,29 @@ func (s *stream) pump(out emitter) (outcome *framing.StreamError, clientErr erro
 		}
 		failureEvent(s.span, failure, s.scanner.Records(), s.scanner.Offset())
 		s.p.tel.Metrics.FailureCaught(s.req.Endpoint.String(), failure.Code.String())
-		if firstFailure.IsZero() {
-			firstFailure = time.Now()
+		if refused := s.refusedStart(a, failure); refused != nil {
+			return refused, nil
 		}
-		if err := s.resume(failure, firstFailure); err != nil {
+		if err := s.resume(failure); err != nil {
 			return err, nil
 		}
 	}
+}
+
+// refusedStart recognises a node that refuses a stream's start: 200, then
+// an abort before the first byte, twice at the same record. That is what
+// a pruned range (or a tree it no longer has) looks like; a crash does not
+// repeat itself, and re-asking cannot help.
+func (s *stream) refusedStart(a *attempt, failure *framing.StreamError) *framing.StreamError {
+	if failure.Code != framing.CodeUpstreamAborted || a.read > 0 || !s.req.Endpoint.Streaming() {
+		return nil
+	}
+	k := int64(s.scanner.Records())
+	if s.emptyAbortAt != k {
+		s.emptyAbortAt = k
+		return nil
+	}
+	return framing.Errorf(framing.CodeUpstreamAborted, "pruned: the node refuses to serve %s from record %d: it answered 200 and aborted before the first byte, twice (pruned, or no longer kept)", s.req.Path(), k)
 }
 
 // copyAttempt copies one upstream response body until it ends.
@@ -472,6 +537,7 @@ func (s *stream) copyAttempt(a *attempt, buf []byte, out emitter) (failure *fram
 		n, rerr := body.Read(buf[readOffset : readOffset+copyBufferSize])
 		s.readingSince.Store(0)
 		if n > 0 {
+			a.read += uint64(n)
 			if !s.firstByte {
 				s.firstByte = true
 				s.span.AddEvent(telemetry.EventFirstByte)
@@ -500,7 +566,7 @@ func (s *stream) copyAttempt(a *attempt, buf []byte, out emitter) (failure *fram
 			}
 			failure := classify(rerr)
 			if failure.Code == framing.CodeUpstreamAborted && a.resp.ContentLength >= 0 {
-				failure.Message = fmt.Sprintf("upstream closed after %d of the %d bytes its Content-Length declared", s.sent, a.resp.ContentLength)
+				failure.Message = fmt.Sprintf("upstream closed after %d of the %d bytes its Content-Length declared", a.read, a.resp.ContentLength)
 			}
 			return failure, nil
 		}
@@ -524,14 +590,16 @@ func (s *stream) forward(buf []byte, lo, hi int, out emitter) error {
 			return nil
 		}
 	}
+	// What is sent starts with the carried prefix bytes, laid just before
+	// the read (the copy buffer keeps room for them).
+	send := lo
 	var tooLarge error
 	if s.req.Endpoint.Streaming() {
-		before := s.scanner.Offset()
+		send -= copy(buf[lo-s.carryLen:lo], s.carry[:s.carryLen])
+		s.carryLen = 0
+		sendFrom := s.scanner.Offset() - uint64(lo-send) // the stream offset of buf[send]
 		if _, err := s.scanner.Write(buf[lo:hi]); err != nil {
-			// Send the records that completed before the oversized prefix,
-			// so the payload and the record count the client is told agree.
 			tooLarge = classify(err)
-			hi = lo + int(s.scanner.Boundary()-min(before, s.scanner.Boundary()))
 		}
 		// Keep a hash of the partial record at the end, for a resume's overlap check.
 		if partial := s.scanner.Offset() - s.scanner.Boundary(); partial < uint64(hi-lo) {
@@ -540,15 +608,27 @@ func (s *stream) forward(buf []byte, lo, hi int, out emitter) error {
 		} else {
 			s.tail.Write(buf[lo:hi])
 		}
-	}
-	if hi > lo {
-		if s.trailers && !s.framed {
-			s.digest.Write(buf[lo:hi]) // for Backseal-Xxh64; the framed writer keeps its own
+		// A length prefix the read ends inside waits for the next read, and
+		// one that claims too much is never sent: the payload then ends
+		// with the last record the client is told of.
+		end := hi
+		if tooLarge != nil || s.scanner.InPrefix() {
+			end = send + int(s.scanner.Boundary()-sendFrom)
 		}
-		if err := out.emit(buf, lo, hi); err != nil {
+		if tooLarge == nil {
+			s.carryLen = copy(s.carry[:], buf[end:hi])
+		}
+		hi = end
+	}
+	if hi > send {
+		if s.trailers && !s.framed {
+			s.digest.Write(buf[send:hi]) // for Backseal-Xxh64; the framed writer keeps its own
+		}
+		if err := out.emit(buf, send, hi); err != nil {
 			return fmt.Errorf("writing client: %w", err)
 		}
-		s.sent += uint64(hi - lo)
+		s.sent += uint64(hi - send)
+		s.endHeal()
 	}
 	return tooLarge
 }
@@ -565,11 +645,21 @@ func (s *stream) checkComplete() *framing.StreamError {
 		}
 		return framing.Errorf(framing.CodeIncompleteRecord, "upstream ended cleanly inside the %s of record %d", where, s.scanner.Records())
 	}
-	bounds, err := s.counts.bounds(s.ctx, s.req, s.p.cfg.CountTimeout)
+	timeout := s.p.cfg.CountTimeout
+	bounds, err := s.counts.bounds(s.ctx, timeout)
+	n := s.scanner.Records()
+	if err == nil && n < bounds.Max && s.counts.needDB {
+		// Short of the range: only the C of now says whether it may be.
+		var db upstream.DBStateValue
+		db, _, err = s.counts.refresh(s.ctx, timeout)
+		bounds = s.req.ExpectedRecords(db, 0)
+		if err != nil && n < bounds.Min {
+			err = nil // short even of the stale C: truncated whatever C is now
+		}
+	}
 	if err != nil {
 		return framing.Errorf(framing.CodeCountUnavailable, "cannot tell whether the stream is complete: %v", err)
 	}
-	n := s.scanner.Records()
 	switch {
 	case n < bounds.Min:
 		return framing.Errorf(framing.CodeTruncated, "upstream ended cleanly after %d records; a complete response has %s", n, boundsText(bounds))
@@ -586,23 +676,52 @@ func boundsText(b upstream.Bounds) string {
 	return fmt.Sprintf("%d to %d", b.Min, b.Max)
 }
 
+// endHeal notes that the client was sent a byte: a later failure starts a
+// heal of its own, with a whole resume_window.
+func (s *stream) endHeal() {
+	if !s.healStart.IsZero() {
+		s.healStart = time.Time{}
+		s.healDeadline.Store(0)
+	}
+}
+
 // resume re-requests the exact continuation after the last complete record,
 // or returns the failure when the protocol, the budget or the clock forbid.
-func (s *stream) resume(failure *framing.StreamError, since time.Time) *framing.StreamError {
+// The clock is resume_window from the failure that began the heal: the
+// client hears nothing while it lasts, and the legacy one gives up after
+// 60 s of silence. Every wait, retry and response head of the heal, and the
+// first byte after it, must come within it.
+func (s *stream) resume(failure *framing.StreamError) *framing.StreamError {
 	cfg := s.p.cfg
 	s.cur.Load().close(failure)
+	if s.healStart.IsZero() {
+		s.healStart, s.healCause = time.Now(), failure
+		s.healDeadline.Store(s.healStart.Add(cfg.ResumeWindow).UnixNano())
+	}
+	deadline := s.healStart.Add(cfg.ResumeWindow)
+	spent := errors.Is(failure, errDeadline)
 	for {
 		// A small value has no records to resume after: it is asked for
 		// again whole, and only while none of it was sent.
 		if !resumable(failure.Code) || (!s.req.Endpoint.Streaming() && s.sent > 0) {
 			return failure
 		}
-		if s.resumes >= cfg.ResumeAttempts || time.Since(since) > cfg.ResumeWindow {
+		if s.resumes >= cfg.ResumeAttempts {
 			return withNote(failure, fmt.Sprintf("gave up after %d resumes", s.resumes))
+		}
+		wait := upstream.Backoff(s.resumes, cfg.ResumeBackoff, 5*time.Second)
+		if spent || time.Now().Add(wait).After(deadline) {
+			note := fmt.Sprintf("gave up after %d resumes: resume_window (%v) spent", s.resumes, cfg.ResumeWindow)
+			if failure != s.healCause {
+				note += "; last: " + failure.Message
+			}
+			return withNote(s.healCause, note)
 		}
 		k, next := s.scanner.Records(), s.req
 		if s.req.Endpoint.Streaming() {
-			db, items, err := s.counts.wait(s.ctx, s.p.cfg.CountTimeout)
+			// C may have grown since the stream opened (Continuation needs
+			// the committed version now, not then).
+			db, items, err := s.counts.refresh(s.ctx, min(cfg.CountTimeout, time.Until(deadline)))
 			if err != nil && s.req.Endpoint != upstream.EpochEndingLedgerInfos {
 				return withNote(failure, "cannot resume without the record count: "+err.Error())
 			}
@@ -611,7 +730,6 @@ func (s *stream) resume(failure *framing.StreamError, since time.Time) *framing.
 				return failure
 			}
 		}
-		wait := min(cfg.ResumeBackoff<<s.resumes, 5*time.Second)
 		s.resumes++
 		s.span.AddEvent(telemetry.EventResumeStart, trace.WithAttributes(
 			attribute.String(telemetry.AttrContinuation, next.Path()),
@@ -623,12 +741,12 @@ func (s *stream) resume(failure *framing.StreamError, since time.Time) *framing.
 		case <-s.ctx.Done():
 			return classify(context.Cause(s.ctx))
 		}
-		a, err := s.p.openAttempt(s.ctx, next, "resume")
+		a, err := s.p.openAttempt(s.ctx, next, "resume", deadline)
 		if err != nil {
 			if s.ctx.Err() != nil {
 				return classify(context.Cause(s.ctx))
 			}
-			failure = withNote(failure, "resume failed: "+err.Error())
+			failure, spent = withNote(failure, "resume failed: "+err.Error()), errors.Is(err, errDeadline)
 			continue
 		}
 		if a.resp.StatusCode != http.StatusOK {

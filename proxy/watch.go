@@ -7,8 +7,9 @@ import (
 )
 
 // watch runs beside writeTo. While the stream waits on the upstream it
-// ends an attempt that stalls (so it can be resumed), and it notices a client
-// that went away, which fasthttp would otherwise see only at the next write.
+// ends an attempt that stalls (so it can be resumed) or that a heal waits on
+// past resume_window, and it notices a client that went away, which
+// fasthttp would otherwise see only at the next write.
 func (s *stream) watch() {
 	stall := s.p.cfg.StallTimeout
 	interval := max(min(stall/4, 250*time.Millisecond), 5*time.Millisecond)
@@ -20,11 +21,19 @@ func (s *stream) watch() {
 			return
 		case <-t.C:
 		}
+		now := time.Now().UnixNano()
+		if heal := s.healDeadline.Load(); heal != 0 && now >= heal {
+			// A resumed attempt that has sent the client nothing by the end
+			// of resume_window is too late to help it.
+			if a := s.cur.Load(); a != nil {
+				a.cancel(errDeadline)
+			}
+		}
 		since := s.readingSince.Load()
 		if since == 0 {
 			continue
 		}
-		idle := time.Duration(time.Now().UnixNano() - since)
+		idle := time.Duration(now - since)
 		if idle >= stall {
 			if a := s.cur.Load(); a != nil {
 				a.cancel(errStalled)
