@@ -26,7 +26,7 @@ type countLookup struct {
 	req               upstream.Request
 	needDB, needItems bool
 
-	done chan struct{} // closed when the first lookup has its answer, or gave up
+	done   chan struct{} // closed when the first lookup has its answer, or gave up
 	mu     sync.Mutex
 	db     upstream.DBStateValue
 	haveDB bool
