@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/cespare/xxhash/v2"
+
+	"github.com/backseal/backseal/internal/testkit/program"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden vectors in testdata/")
@@ -229,10 +231,7 @@ func workedExample(stream []byte) string {
 // TestIndependentDecoder runs testdata/decode_v1.py, a decoder written from
 // docs/FRAMING.md alone, on the golden vectors.
 func TestIndependentDecoder(t *testing.T) {
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 not installed")
-	}
+	python := program.Need(t, "python3", "python3")
 	args := []string{"decode_v1.py"}
 	for _, g := range goldens {
 		args = append(args, g.name+".bsf")

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/backseal/backseal/framing"
+	"github.com/backseal/backseal/internal/testkit/program"
 	"github.com/backseal/backseal/proxy"
 	"github.com/backseal/backseal/sim"
 )
@@ -198,13 +198,7 @@ func TestPlainFailureCutsTheBody(t *testing.T) {
 // TestCurlSeesTheCut runs curl, as an operator would, on a truncated stream:
 // it must fail (exit 18, partial file), and succeed on a clean one.
 func TestCurlSeesTheCut(t *testing.T) {
-	curl, err := exec.LookPath("curl")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("curl is missing: .ci/run installs it")
-		}
-		t.Skip("curl not installed")
-	}
+	curl := program.Need(t, "curl", "curl")
 	cfg := testChain()
 	up := startSim(t, cfg)
 	pc := testConfig(up.URL())

@@ -5,8 +5,9 @@
 // simulator → backseal → nginx or HAProxy (Debian's packages, run by the
 // test on loopback from the very files in configs/) → client.
 //
-// The load-balancer tests skip when nginx or haproxy is not installed, unless
-// CI is set, in which case they fail: .ci/run installs both.
+// The tests that run nginx, haproxy or systemd-analyze skip when it is not
+// installed, unless CI is set, in which case they fail: .ci/run installs
+// them (internal/testkit/program).
 //
 //	go test -v -run TestBalancers ./internal/deploytest
 //

@@ -59,25 +59,6 @@ func render(t testing.TB, name, text string, subs ...sub) string {
 	return text
 }
 
-// need returns the path of an installed program, or skips the test; with CI
-// set it fails instead, since .ci/run installs the program.
-func need(t testing.TB, program string) string {
-	t.Helper()
-	if path, err := exec.LookPath(program); err == nil {
-		return path
-	}
-	for _, dir := range []string{"/usr/sbin", "/sbin"} { // not on every user's PATH
-		if path, err := exec.LookPath(filepath.Join(dir, program)); err == nil {
-			return path
-		}
-	}
-	if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
-		t.Fatalf("%s is not installed, and CI=%s: .ci/run must install it", program, ci)
-	}
-	t.Skipf("%s is not installed (apt-get install %s; with CI=true this fails)", program, program)
-	return ""
-}
-
 // freePort returns a loopback port nobody listens on now.
 func freePort(t testing.TB) int {
 	t.Helper()

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/backseal/backseal/framing"
+	"github.com/backseal/backseal/internal/testkit/program"
 	"github.com/backseal/backseal/proxy"
 	"github.com/backseal/backseal/sim"
 	"github.com/backseal/backseal/upstream"
@@ -51,7 +52,7 @@ func startNginxForwardingTE(t *testing.T, sidecar, _ string) (string, string) {
 }
 
 func runNginx(t *testing.T, sidecar string, extra ...sub) (string, string) {
-	bin := need(t, "nginx")
+	bin := program.Need(t, "nginx", "nginx")
 	dir := t.TempDir()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	const name = "configs/nginx/backseal.conf"
@@ -92,7 +93,7 @@ http {
 // startHAProxy runs configs/haproxy/backseal.cfg after a global section of
 // the test's own (no daemon, logs to stderr).
 func startHAProxy(t *testing.T, sidecar, admin string) (string, string) {
-	bin := need(t, "haproxy")
+	bin := program.Need(t, "haproxy", "haproxy")
 	dir := t.TempDir()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	_, adminPort, err := net.SplitHostPort(admin)
