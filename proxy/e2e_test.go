@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/cespare/xxhash/v2"
@@ -67,19 +68,8 @@ func get(t *testing.T, url string, mode clientMode) result {
 	}
 	defer resp.Body.Close()
 	r := result{status: resp.StatusCode}
-	if mode == modeFramed && resp.Header.Get("Content-Type") == framing.ContentType {
-		fr := framing.NewReader(resp.Body)
-		r.body, r.err = io.ReadAll(fr)
-		var se *framing.StreamError
-		switch {
-		case r.err == nil:
-			r.ok = resp.StatusCode == http.StatusOK
-		case errors.As(r.err, &se):
-			r.code = se.Code.String()
-		default:
-			t.Errorf("framed stream failed verification (the sidecar must never send a damaged stream): %v", r.err)
-		}
-		return r
+	if mode == modeFramed {
+		return readFramed(t, resp, r)
 	}
 	r.body, r.err = io.ReadAll(resp.Body)
 	r.trailer = resp.Trailer
@@ -93,6 +83,37 @@ func get(t *testing.T, url string, mode clientMode) result {
 		default:
 			t.Errorf("TE: trailers response without %s trailer: %v", proxy.TrailerStatus, resp.Trailer)
 		}
+	}
+	return r
+}
+
+// readFramed reads the answer to a framed request. Whatever the upstream
+// answered, status and body, reaches a framed client as a framed stream; the
+// only plain answers are the sidecar's own refusals before it has an
+// upstream response (502 upstream unavailable, 503 draining or busy), with
+// a text reason. Anything else, a 200 above all, fails the test: a sidecar
+// that stopped framing must not pass as passthrough.
+func readFramed(t *testing.T, resp *http.Response, r result) result {
+	t.Helper()
+	if ct := resp.Header.Get("Content-Type"); ct != framing.ContentType {
+		r.body, r.err = io.ReadAll(resp.Body)
+		refusal := (resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusServiceUnavailable) &&
+			strings.HasPrefix(ct, "text/plain")
+		if !refusal {
+			t.Errorf("framed request answered unframed: status %d, Content-Type %q, %d body bytes", resp.StatusCode, ct, len(r.body))
+		}
+		return r
+	}
+	fr := framing.NewReader(resp.Body)
+	r.body, r.err = io.ReadAll(fr)
+	var se *framing.StreamError
+	switch {
+	case r.err == nil:
+		r.ok = resp.StatusCode == http.StatusOK
+	case errors.As(r.err, &se):
+		r.code = se.Code.String()
+	default:
+		t.Errorf("framed stream failed verification (the sidecar must never send a damaged stream): %v", r.err)
 	}
 	return r
 }
