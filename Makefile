@@ -27,7 +27,7 @@ vet:
 
 unit:
 	$(GO) test -race -count=1 $(PKGS)
-	# The race detector slows streaming tenfold; the 1 GiB bounded-memory proof runs without it.
+	# The race detector slows streaming tenfold and hides the heap; the bounded-memory proof runs without it.
 	$(GO) test -count=1 -run 'TestSlowClientBoundedMemory' ./proxy
 
 # A short run of every native fuzzer in the tree (seeds plus FUZZTIME of new inputs).

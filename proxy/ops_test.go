@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -336,7 +338,16 @@ func TestResumeMismatchIsCaught(t *testing.T) {
 }
 
 // TestSlowClientBoundedMemory: a client slower than the upstream slows the
-// upstream read; the sidecar's heap does not grow with the stream.
+// upstream read, and the sidecar's heap does not grow with the stream.
+//
+// The client reads at slowClientRate, a small fraction of what the
+// simulator and the sidecar move without the race detector even on two
+// loaded cores, so the client sets the pace. The proof is two bounds held
+// at every sample for the whole stream: the simulator's BytesSent stays
+// within slowClientLeadBound of what the client has read (the upstream read
+// is slowed to the client's pace, not buffered), and the live heap within
+// 16 MiB of where it started. The stream is many times the lead bound, so a
+// sidecar that read ahead without bound would pass it early on.
 func TestSlowClientBoundedMemory(t *testing.T) {
 	if raceEnabled {
 		// The race detector keeps sync.Pool from reusing buffers and adds
@@ -344,12 +355,21 @@ func TestSlowClientBoundedMemory(t *testing.T) {
 		// test runs this test again without it.
 		t.Skip("measured without the race detector (make test runs it so)")
 	}
-	size := int64(1 << 30)
+	const (
+		slowClientRate = 16 << 20 // bytes per second
+		// What may lie between the simulator's socket writes and the
+		// client's reads: two loopback connections' kernel buffers (the
+		// receive side autotunes up to tcp_rmem's max, 32 MiB here, but
+		// grows only as fast as its reader drains it), the sidecar's and
+		// the client's read buffers, one frame in the client's decoder.
+		slowClientLeadBound = 24 << 20
+	)
+	size := int64(160 << 20) // 10 s at the client's rate
 	if testing.Short() {
-		size = 96 << 20
+		size = 64 << 20
 	}
 	cfg := testChain()
-	cfg.CommittedVersion = 2_000_000
+	cfg.CommittedVersion = 2_000_000 // a stream far longer than size: ~3.4 GB
 	// The simulator shares this process's heap, and its batches (some grown
 	// to hold a 1 MiB record) are most of the growth measured below: 4.3 of
 	// 10 MB in a heap profile taken at the peak, the proxy's buffers too
@@ -364,6 +384,9 @@ func TestSlowClientBoundedMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != framing.ContentType {
+		t.Fatalf("Content-Type %q, want a framed stream", ct)
+	}
 
 	// Streams of earlier tests may still be winding down in this process:
 	// wait until the goroutine count is steady before taking the baseline.
@@ -384,43 +407,78 @@ func TestSlowClientBoundedMemory(t *testing.T) {
 		return ms.HeapAlloc
 	}
 	base := live()
+
+	// The client's payload bytes, verified by the frame reader: the same
+	// bytes the simulator counts in BytesSent.
+	var read atomic.Int64
 	var peak uint64
+	var maxLead, samples int64
+	var lateLeads []int64 // in the stream's second half, when the start's fill is gone
 	stop := make(chan struct{})
 	sampled := make(chan struct{})
 	go func() {
 		defer close(sampled)
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
 		for {
 			select {
 			case <-stop:
 				return
-			case <-t.C:
+			case <-tick.C:
+				// read before sent: the lead is overstated, never understated.
+				n := read.Load()
+				lead := int64(up.Stats().BytesSent) - n
+				maxLead = max(maxLead, lead)
+				if n >= size/2 {
+					lateLeads = append(lateLeads, lead)
+				}
 				peak = max(peak, live())
+				samples++
 			}
 		}
 	}()
-	// Read at a throttled pace: a burst, then a pause.
+	fr := framing.NewReader(resp.Body)
 	buf := make([]byte, 32<<10)
-	var n int64
-	for n < size {
-		m, err := io.ReadFull(resp.Body, buf)
-		n += int64(m)
+	start := time.Now()
+	for read.Load() < size {
+		m, err := io.ReadFull(fr, buf)
+		n := read.Add(int64(m))
 		if err != nil {
 			t.Fatalf("after %d bytes: %v", n, err)
 		}
-		if n%(8<<20) < int64(len(buf)) {
-			time.Sleep(2 * time.Millisecond)
+		// A fixed rate: never ahead of slowClientRate since the start.
+		if ahead := time.Duration(n*int64(time.Second)/slowClientRate) - time.Since(start); ahead > 0 {
+			time.Sleep(ahead)
 		}
 	}
+	took := time.Since(start)
 	close(stop)
 	<-sampled
+	n := read.Load()
+	sent := int64(up.Stats().BytesSent)
 	growth := int64(peak) - int64(base)
-	t.Logf("streamed %d MiB to a throttled client; live heap grew by %d KiB at peak", n>>20, growth>>10)
+	if len(lateLeads) == 0 {
+		t.Fatal("no sample taken in the stream's second half")
+	}
+	slices.Sort(lateLeads)
+	lateLead := lateLeads[len(lateLeads)/2]
+	t.Logf("client read %d MiB in %v at most %d MiB/s; the simulator sent %d MiB; its lead over the client peaked at %d KiB, median %d KiB in the second half (%d samples); live heap grew by %d KiB at peak",
+		n>>20, took.Round(time.Millisecond), slowClientRate>>20, sent>>20, maxLead>>10, lateLead>>10, samples, growth>>10)
+	// The pipeline stayed full (a lead of ~9 MiB is usual): the client, not
+	// the upstream, set the pace, so it is the sidecar's back-pressure that
+	// keeps the simulator this close. (An upstream slower than the client
+	// leaves a lead of a few batches once the fill of the start is read.)
+	if lateLead < 1<<20 {
+		t.Fatalf("the simulator's median lead in the second half was %d KiB: the upstream was no faster than the client, so nothing was shown", lateLead>>10)
+	}
+	if maxLead > slowClientLeadBound || sent-n > slowClientLeadBound {
+		t.Fatalf("the simulator ran %d KiB ahead of the client (%d at the end), bound %d KiB: the sidecar reads the upstream faster than the client takes it",
+			maxLead>>10, (sent-n)>>10, slowClientLeadBound>>10)
+	}
 	// One stream's buffers (copy buffer, frame buffer, the upstream
 	// transport's read buffer) plus the simulator's batches are a few MiB
 	// (1.7-6.3 MiB here, 8.3 once in CI on a loaded machine); a proxy that
-	// buffered by the stream's size would pass 16 MiB 64 times over.
+	// buffered by the stream's size would pass 16 MiB ten times over.
 	if growth > 16<<20 {
 		t.Fatalf("live heap grew by %d KiB while streaming: memory is not bounded per stream", growth>>10)
 	}
