@@ -3,6 +3,8 @@ package proxy
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -41,41 +43,75 @@ func tcpPair(t *testing.T) (writer, reader *net.TCPConn) {
 	return writer, reader
 }
 
+// timeoutConn reports each write that ended at its deadline having moved
+// some bytes: the moment the sink must renew the deadline rather than cut.
+type timeoutConn struct {
+	*net.TCPConn
+	partial chan int
+}
+
+func (c timeoutConn) Write(p []byte) (int, error) {
+	n, err := c.TCPConn.Write(p)
+	if n > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+		select {
+		case c.partial <- n:
+		default: // the reader has stopped counting
+		}
+	}
+	return n, err
+}
+
 // A slow reader that keeps accepting bytes is never cut, however long the
 // whole write takes; one that accepts nothing for the timeout is.
+//
+// The reader waits for the write's deadline to pass with the buffers full
+// (the connection says when), then reads a little, three times over: the
+// one write outlasts three timeouts, and the sink must renew its deadline
+// after each partial write to finish it. No sleep paces the reader; the
+// only clock is the sink's own timeout, and the reader answers each expiry
+// at once, with the whole timeout to spare.
 func TestConnSinkWriteTimeout(t *testing.T) {
 	w, r := tcpPair(t)
-	sink := &connSink{c: w, timeout: 250 * time.Millisecond} // margin for a loaded machine
+	conn := timeoutConn{w, make(chan int, 16)}
+	sink := &connSink{c: conn, timeout: 250 * time.Millisecond}
 	payload := bytes.Repeat([]byte("backseal"), 2<<20/8)
+	const expiries = 3
 
-	got := make(chan []byte)
+	type readResult struct {
+		b   []byte
+		err error
+	}
+	got := make(chan readResult, 1)
 	go func() {
 		var b bytes.Buffer
-		buf := make([]byte, 32<<10)
-		for b.Len() < len(payload) {
-			n, err := r.Read(buf)
+		buf := make([]byte, 256<<10) // above the MSS: each read opens the window
+		for i := range expiries {
+			select {
+			case <-conn.partial:
+			case <-time.After(10 * time.Second):
+				got <- readResult{b.Bytes(), fmt.Errorf("expiry %d: no write ended at its deadline with bytes moved", i+1)}
+				return
+			}
+			n, err := io.ReadFull(r, buf)
 			b.Write(buf[:n])
 			if err != nil {
-				break
+				got <- readResult{b.Bytes(), err}
+				return
 			}
-			time.Sleep(15 * time.Millisecond) // at most ~2 MiB/s
 		}
-		got <- b.Bytes()
+		rest := make([]byte, len(payload)-b.Len())
+		n, err := io.ReadFull(r, rest)
+		b.Write(rest[:n])
+		got <- readResult{b.Bytes(), err}
 	}()
-	start := time.Now()
 	if err := sink.write(payload); err != nil {
-		t.Fatalf("a slow but reading client was cut after %v: %v", time.Since(start), err)
+		r.Close()
+		<-got
+		t.Fatalf("a slow but reading client was cut: %v", err)
 	}
-	took := time.Since(start)
-	if b := <-got; !bytes.Equal(b, payload) {
-		t.Fatalf("the reader got %d bytes, want the %d written", len(b), len(payload))
+	if res := <-got; res.err != nil || !bytes.Equal(res.b, payload) {
+		t.Fatalf("the reader got %d bytes (%v), want the %d written", len(res.b), res.err, len(payload))
 	}
-	// The reader's sleeps alone make the write outlast several timeouts;
-	// if not, the buffers above were not as small as the test needs.
-	if took < 2*sink.timeout {
-		t.Fatalf("the write took %v: too fast to test the timeout's renewal", took)
-	}
-	t.Logf("2 MiB to a slow reader took %v with a %v timeout", took, sink.timeout)
 
 	// Now nobody reads: the buffers fill, then nothing moves.
 	done := make(chan error, 1)
