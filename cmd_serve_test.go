@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/backseal/backseal/internal/testkit"
 	"github.com/backseal/backseal/sim"
 )
 
@@ -25,10 +26,10 @@ func freeAddr(t *testing.T) string {
 
 // serveInProcess runs `backseal serve` as main would and waits until its
 // admin listener answers, so its signal handlers are in place.
-func serveInProcess(t *testing.T, args ...string) (done chan int, logs *bytes.Buffer, listen string) {
+func serveInProcess(t *testing.T, args ...string) (done chan int, logs *testkit.SyncBuffer, listen string) {
 	t.Helper()
 	listen, admin := freeAddr(t), freeAddr(t)
-	logs = &bytes.Buffer{}
+	logs = &testkit.SyncBuffer{}
 	done = make(chan int, 1)
 	go func() {
 		done <- run(append([]string{"serve", "--listen", listen, "--admin-listen", admin}, args...), &bytes.Buffer{}, logs)
@@ -83,11 +84,19 @@ func TestServeSecondSignalExitsNow(t *testing.T) {
 		t.Fatal(err)
 	}
 	syscall.Kill(os.Getpid(), syscall.SIGTERM)
-	time.Sleep(200 * time.Millisecond)
-	select {
-	case code := <-done:
-		t.Fatalf("serve exited (%d) while a stream was draining; logs:\n%s", code, logs)
-	default:
+	// The drain has begun, with the stream to wait for; then a second
+	// signal must not wait for it.
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), `"msg":"draining","active_streams":1`) {
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited (%d) while a stream was draining; logs:\n%s", code, logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no drain with one active stream logged after SIGTERM; logs:\n%s", logs)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	syscall.Kill(os.Getpid(), syscall.SIGTERM)
 	select {
