@@ -39,7 +39,7 @@ fuzz:
 	  done; \
 	done
 
-# The chaos test at length (make test runs it for 3 s): CHAOS=60s by default.
+# The chaos test at length (make test runs it for 3 s, longer until it has seen a heal and a reported failure): CHAOS=60s by default.
 CHAOS ?= 60s
 chaos:
 	BACKSEAL_CHAOS_DURATION=$(CHAOS) BACKSEAL_CHAOS_REPORT=$(CURDIR)/chaos-report.json \
