@@ -83,4 +83,4 @@ clean:
 # Screenshot: make tracing-demo TRACING_DEMO_FLAGS='-screenshot docs/tracing-trace.png'
 .PHONY: tracing-demo
 tracing-demo: build
-	$(GO) run ./telemetry/demo -backseal $(BIN) $(TRACING_DEMO_FLAGS)
+	$(GO) run ./cmd/tracing-demo -backseal $(BIN) $(TRACING_DEMO_FLAGS)

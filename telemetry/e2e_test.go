@@ -17,12 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/backseal/backseal/internal/otlptest"
+	"github.com/backseal/backseal/internal/promtest"
 	"github.com/backseal/backseal/internal/testkit"
 	"github.com/backseal/backseal/proxy"
 	"github.com/backseal/backseal/sim"
 	"github.com/backseal/backseal/telemetry"
-	"github.com/backseal/backseal/telemetry/otlptest"
-	"github.com/backseal/backseal/telemetry/promtest"
 )
 
 // The caller's trace context, as a traced backup tool would send it.

@@ -12,8 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/backseal/backseal/internal/promtest"
 	"github.com/backseal/backseal/telemetry"
-	"github.com/backseal/backseal/telemetry/promtest"
 )
 
 func scrape(t *testing.T, tel *telemetry.Telemetry) promtest.Families {

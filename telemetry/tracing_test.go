@@ -20,9 +20,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/backseal/backseal/internal/otlptest"
 	"github.com/backseal/backseal/internal/testkit"
 	"github.com/backseal/backseal/telemetry"
-	"github.com/backseal/backseal/telemetry/otlptest"
 )
 
 const incomingTraceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

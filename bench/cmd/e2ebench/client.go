@@ -12,8 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/backseal/backseal/bench/procstat"
 	"github.com/backseal/backseal/framing"
+	"github.com/backseal/backseal/internal/procstat"
 )
 
 // clientMode is what the benchmark client does with a response body.

@@ -24,7 +24,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/backseal/backseal/bench/procstat"
+	"github.com/backseal/backseal/internal/procstat"
 )
 
 type options struct {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/backseal/backseal/bench/chart"
+	"github.com/backseal/backseal/internal/chart"
 )
 
 // Goals from the issue.

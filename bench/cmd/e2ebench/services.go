@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/backseal/backseal/bench/procstat"
+	"github.com/backseal/backseal/internal/procstat"
 )
 
 // service is one process the harness started: the simulator, a backseal,

@@ -1,4 +1,4 @@
-// Command demo is `make tracing-demo`: it runs Jaeger all-in-one (built from
+// Command tracing-demo is `make tracing-demo`: it runs Jaeger all-in-one (built from
 // the Go module proxy), the simulator with faults, and the sidecar exporting
 // OTLP/HTTP to Jaeger; sends requests that get truncated and healed, reset
 // and healed, refused for excess records, and plain ones; then queries
@@ -7,7 +7,7 @@
 // -screenshot it also renders the healed trace from Jaeger's JSON and
 // captures it with headless Chromium.
 //
-//	go run ./telemetry/demo -backseal bin/backseal [-screenshot docs/tracing-trace.png] [-keep]
+//	go run ./cmd/tracing-demo -backseal bin/backseal [-screenshot docs/tracing-trace.png] [-keep]
 package main
 
 import (

@@ -8,8 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/backseal/backseal/internal/promtest"
 	"github.com/backseal/backseal/telemetry"
-	"github.com/backseal/backseal/telemetry/promtest"
 )
 
 const routeTransactions = "/transactions/{start_version}/{num_transactions}"

@@ -60,7 +60,7 @@ code { font-family: "DejaVu Sans Mono", monospace; font-size: 11.5px; }
 <header>
 <h1>{{.Service}}: {{.RootName}}</h1>
 <div class="meta">Trace {{.TraceID}} · {{.Duration}} · {{len .Rows}} spans · {{.Started}}</div>
-<div class="src">As stored in Jaeger {{.Version}} and returned by its query API ({{.API}}), drawn by telemetry/demo</div>
+<div class="src">As stored in Jaeger {{.Version}} and returned by its query API ({{.API}}), drawn by cmd/tracing-demo</div>
 </header>
 <div class="grid ticks"><div class="name"><b>Service &amp; operation</b></div><div class="tl">{{range .Ticks}}<span class="tick" style="left:{{pct .At}}">{{.Label}}</span>{{end}}</div></div>
 {{range .Rows}}<div class="grid row">
