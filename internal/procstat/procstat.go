@@ -3,10 +3,12 @@
 // memory (VmRSS now, VmHWM the peak since the last reset), and read/write
 // syscall counts. Functions taking a pid cover that process only; the Tree
 // variants add its descendants (nginx runs a master and workers).
+//
+// The /proc files are parsed by github.com/prometheus/procfs; this package
+// only picks the fields, sums them over a process tree and resets the peak.
 package procstat
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -14,11 +16,16 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
-// ClockTick is the unit of utime and stime in /proc/PID/stat (USER_HZ,
-// 100 on every Linux build that matters).
-const ClockTick = 10 * time.Millisecond
+// clockTick is the unit of utime and stime in /proc/PID/stat (USER_HZ,
+// 100 on every Linux build that matters; procfs assumes the same).
+const clockTick = 10 * time.Millisecond
+
+// tcpEstablished is TCP_ESTABLISHED, the st column of /proc/net/tcp.
+const tcpEstablished = 1
 
 // Snapshot is one reading of a process (or the sum over a tree).
 type Snapshot struct {
@@ -47,140 +54,70 @@ func (s Snapshot) Sub(o Snapshot) Snapshot {
 	}
 }
 
-// Stat is the part of /proc/PID/stat the benchmark uses.
-type Stat struct {
-	PPID         int
-	UTime, STime uint64 // clock ticks
+// add returns s + o field by field.
+func (s Snapshot) add(o Snapshot) Snapshot {
+	return Snapshot{
+		User: s.User + o.User, Sys: s.Sys + o.Sys, RSS: s.RSS + o.RSS, HWM: s.HWM + o.HWM,
+		IO: IO{RChar: s.IO.RChar + o.IO.RChar, WChar: s.IO.WChar + o.IO.WChar, SyscR: s.IO.SyscR + o.IO.SyscR, SyscW: s.IO.SyscW + o.IO.SyscW},
+	}
 }
 
-// ParseStat parses /proc/PID/stat. The command name (field 2) may contain
-// spaces and parentheses, so fields are counted from the last ')'.
-func ParseStat(b []byte) (Stat, error) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return Stat{}, errors.New("procstat: stat: no ')'")
-	}
-	f := bytes.Fields(b[i+1:])
-	// f[0] is field 3 (state); ppid is field 4, utime 14, stime 15.
-	if len(f) < 13 {
-		return Stat{}, fmt.Errorf("procstat: stat: %d fields after the name, want at least 13", len(f))
-	}
-	ppid, err1 := strconv.Atoi(string(f[1]))
-	ut, err2 := strconv.ParseUint(string(f[11]), 10, 64)
-	st, err3 := strconv.ParseUint(string(f[12]), 10, 64)
-	if err := errors.Join(err1, err2, err3); err != nil {
-		return Stat{}, fmt.Errorf("procstat: stat: %w", err)
-	}
-	return Stat{PPID: ppid, UTime: ut, STime: st}, nil
-}
-
-// ParseStatus returns VmRSS and VmHWM from /proc/PID/status, in bytes. A
-// zombie or kernel thread has neither: both are 0.
-func ParseStatus(b []byte) (rss, hwm uint64, err error) {
-	for line := range bytes.SplitSeq(b, []byte("\n")) {
-		k, v, ok := bytes.Cut(line, []byte(":"))
-		if !ok {
-			continue
-		}
-		var dst *uint64
-		switch string(k) {
-		case "VmRSS":
-			dst = &rss
-		case "VmHWM":
-			dst = &hwm
-		default:
-			continue
-		}
-		f := bytes.Fields(v)
-		if len(f) != 2 || string(f[1]) != "kB" {
-			return 0, 0, fmt.Errorf("procstat: status: bad %s line %q", k, line)
-		}
-		n, err := strconv.ParseUint(string(f[0]), 10, 64)
-		if err != nil {
-			return 0, 0, fmt.Errorf("procstat: status: %s: %w", k, err)
-		}
-		*dst = n << 10
-	}
-	return rss, hwm, nil
-}
-
-// ParseIO parses /proc/PID/io.
-func ParseIO(b []byte) (IO, error) {
-	var io IO
-	for line := range bytes.SplitSeq(b, []byte("\n")) {
-		k, v, ok := bytes.Cut(line, []byte(":"))
-		if !ok {
-			continue
-		}
-		var dst *uint64
-		switch string(k) {
-		case "rchar":
-			dst = &io.RChar
-		case "wchar":
-			dst = &io.WChar
-		case "syscr":
-			dst = &io.SyscR
-		case "syscw":
-			dst = &io.SyscW
-		default:
-			continue
-		}
-		n, err := strconv.ParseUint(string(bytes.TrimSpace(v)), 10, 64)
-		if err != nil {
-			return IO{}, fmt.Errorf("procstat: io: %s: %w", k, err)
-		}
-		*dst = n
-	}
-	return io, nil
-}
-
-func procFile(pid int, name string) ([]byte, error) {
-	return os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), name))
-}
+// procFS is /proc, opened once.
+var procFS = sync.OnceValues(procfs.NewDefaultFS)
 
 // Read takes a snapshot of one process. IO is left zero when /proc/PID/io
 // is not readable (another user's process without privileges).
 func Read(pid int) (Snapshot, error) {
-	b, err := procFile(pid, "stat")
+	fs, err := procFS()
 	if err != nil {
-		return Snapshot{}, err
+		return Snapshot{}, fmt.Errorf("procstat: %w", err)
 	}
-	st, err := ParseStat(b)
+	return read(fs, pid)
+}
+
+func read(fs procfs.FS, pid int) (Snapshot, error) {
+	p, err := fs.Proc(pid)
 	if err != nil {
-		return Snapshot{}, err
+		return Snapshot{}, fmt.Errorf("procstat: %w", err)
 	}
-	if b, err = procFile(pid, "status"); err != nil {
-		return Snapshot{}, err
-	}
-	rss, hwm, err := ParseStatus(b)
+	st, err := p.Stat()
 	if err != nil {
-		return Snapshot{}, err
+		return Snapshot{}, fmt.Errorf("procstat: reading stat of %d: %w", pid, err)
 	}
-	s := Snapshot{User: time.Duration(st.UTime) * ClockTick, Sys: time.Duration(st.STime) * ClockTick, RSS: rss, HWM: hwm}
-	if b, err := procFile(pid, "io"); err == nil {
-		s.IO, _ = ParseIO(b)
+	status, err := p.NewStatus()
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("procstat: reading status of %d: %w", pid, err)
+	}
+	s := Snapshot{
+		User: time.Duration(st.UTime) * clockTick,
+		Sys:  time.Duration(st.STime) * clockTick,
+		RSS:  status.VmRSS, // a zombie or kernel thread has neither: 0
+		HWM:  status.VmHWM,
+	}
+	if io, err := p.IO(); err == nil {
+		s.IO = IO{RChar: io.RChar, WChar: io.WChar, SyscR: io.SyscR, SyscW: io.SyscW}
 	}
 	return s, nil
 }
 
 // Tree returns pid and its live descendants, pid first.
 func Tree(pid int) []int {
-	ents, err := os.ReadDir("/proc")
+	fs, err := procFS()
+	if err != nil {
+		return []int{pid}
+	}
+	return tree(fs, pid)
+}
+
+func tree(fs procfs.FS, pid int) []int {
+	procs, err := fs.AllProcs()
 	if err != nil {
 		return []int{pid}
 	}
 	children := map[int][]int{}
-	for _, e := range ents {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := procFile(p, "stat")
-		if err != nil {
-			continue
-		}
-		if st, err := ParseStat(b); err == nil {
-			children[st.PPID] = append(children[st.PPID], p)
+	for _, p := range procs {
+		if st, err := p.Stat(); err == nil {
+			children[st.PPID] = append(children[st.PPID], p.PID)
 		}
 	}
 	out := []int{pid}
@@ -193,23 +130,24 @@ func Tree(pid int) []int {
 // ReadTree sums Read over pids (see Tree); processes that vanished are
 // skipped. It fails only if the first pid cannot be read.
 func ReadTree(pids []int) (Snapshot, error) {
+	fs, err := procFS()
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("procstat: %w", err)
+	}
+	return readTree(fs, pids)
+}
+
+func readTree(fs procfs.FS, pids []int) (Snapshot, error) {
 	var sum Snapshot
 	for i, p := range pids {
-		s, err := Read(p)
+		s, err := read(fs, p)
 		if err != nil {
 			if i == 0 {
 				return Snapshot{}, err
 			}
 			continue
 		}
-		sum.User += s.User
-		sum.Sys += s.Sys
-		sum.RSS += s.RSS
-		sum.HWM += s.HWM
-		sum.IO.RChar += s.IO.RChar
-		sum.IO.WChar += s.IO.WChar
-		sum.IO.SyscR += s.IO.SyscR
-		sum.IO.SyscW += s.IO.SyscW
+		sum = sum.add(s)
 	}
 	return sum, nil
 }
@@ -219,7 +157,7 @@ func ReadTree(pids []int) (Snapshot, error) {
 func ResetPeak(pids []int) error {
 	var errs []error
 	for _, p := range pids {
-		if err := os.WriteFile(filepath.Join("/proc", strconv.Itoa(p), "clear_refs"), []byte("5"), 0); err != nil {
+		if err := os.WriteFile(filepath.Join(procfs.DefaultMountPoint, strconv.Itoa(p), "clear_refs"), []byte("5"), 0); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -239,6 +177,11 @@ type Sampler struct {
 
 // StartSampler polls pids every interval until Stop.
 func StartSampler(pids []int, interval time.Duration) *Sampler {
+	fs, _ := procFS() // on error, every read fails and the maximum stays 0
+	return startSampler(fs, pids, interval)
+}
+
+func startSampler(fs procfs.FS, pids []int, interval time.Duration) *Sampler {
 	s := &Sampler{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
@@ -246,10 +189,11 @@ func StartSampler(pids []int, interval time.Duration) *Sampler {
 		defer t.Stop()
 		for {
 			var rss uint64
-			for _, p := range pids {
-				if b, err := procFile(p, "status"); err == nil {
-					r, _, _ := ParseStatus(b)
-					rss += r
+			for _, pid := range pids {
+				if p, err := fs.Proc(pid); err == nil {
+					if status, err := p.NewStatus(); err == nil {
+						rss += status.VmRSS
+					}
 				}
 			}
 			s.mu.Lock()
@@ -276,35 +220,27 @@ func (s *Sampler) Stop() (maxRSS uint64, samples int) {
 	return s.max, s.n
 }
 
-// CountEstablished counts the established TCP connections whose local port is
-// port in the /proc/net/tcp-format table b (the server side of connections
-// to a listener on that port).
-func CountEstablished(b []byte, port int) int {
-	n := 0
-	for i, line := range bytes.Split(b, []byte("\n")) {
-		f := bytes.Fields(line)
-		if i == 0 || len(f) < 4 {
-			continue
-		}
-		_, hexPort, ok := bytes.Cut(f[1], []byte(":"))
-		if !ok {
-			continue
-		}
-		p, err := strconv.ParseUint(string(hexPort), 16, 16)
-		if err == nil && int(p) == port && string(f[3]) == "01" {
-			n++
-		}
+// Established counts established IPv4 and IPv6 TCP connections accepted on
+// local port port (the server side of connections to a listener on it).
+func Established(port int) int {
+	fs, err := procFS()
+	if err != nil {
+		return 0
 	}
-	return n
+	return established(fs, port)
 }
 
-// Established counts established IPv4 and IPv6 TCP connections accepted on
-// local port port.
-func Established(port int) int {
+func established(fs procfs.FS, port int) int {
 	n := 0
-	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		if b, err := os.ReadFile(f); err == nil {
-			n += CountEstablished(b, port)
+	for _, table := range []func() (procfs.NetTCP, error){fs.NetTCP, fs.NetTCP6} {
+		lines, err := table()
+		if err != nil {
+			continue
+		}
+		for _, l := range lines {
+			if l.LocalPort == uint64(port) && l.St == tcpEstablished {
+				n++
+			}
 		}
 	}
 	return n
