@@ -50,8 +50,8 @@ demo: build
 
 # End-to-end harness (bench/): simulator, backseal passthrough and framed, nginx and
 # HAProxy, interleaved; rewrites the e2e section of docs/BENCHMARKS.md and
-# docs/bench-throughput.png. Quick run that writes no docs:
-#   make bench BENCHFLAGS='-size 256MiB -rounds 3 -out= -png='
+# the chart docs/bench-throughput.svg. Quick run that writes no docs:
+#   make bench BENCHFLAGS='-size 256MiB -rounds 3 -out= -chart='
 BENCHFLAGS ?=
 bench: build
 	$(GO) run ./bench/cmd/e2ebench -backseal $(BIN) $(BENCHFLAGS)

@@ -8,7 +8,7 @@
 // peak RSS read from /proc; time to first byte over one-record streams; 256
 // concurrent streams through backseal; and paced small requests. It prints a
 // markdown report and rewrites the "End to end" section of
-// docs/BENCHMARKS.md and docs/bench-throughput.png.
+// docs/BENCHMARKS.md and the chart docs/bench-throughput.svg.
 package main
 
 import (
@@ -42,7 +42,7 @@ type options struct {
 	haproxyBufsize int
 	install        bool
 	out            string
-	png            string
+	chart          string
 	only           string
 	keep           bool
 	perf           bool
@@ -65,7 +65,7 @@ func main() {
 	flag.IntVar(&o.haproxyBufsize, "haproxy-bufsize", 65536, "HAProxy tune.bufsize (0: its default, 16384)")
 	flag.BoolVar(&o.install, "install", true, "apt-get install nginx and haproxy when missing (needs root)")
 	flag.StringVar(&o.out, "out", "docs/BENCHMARKS.md", "markdown file whose e2e section is replaced ('' to skip)")
-	flag.StringVar(&o.png, "png", "docs/bench-throughput.png", "chart to write ('' to skip)")
+	flag.StringVar(&o.chart, "chart", "docs/bench-throughput.svg", "SVG chart to write ('' to skip)")
 	flag.StringVar(&o.only, "paths", "", "comma-separated subset of paths: "+strings.Join(allKeys, ","))
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs, logs)")
 	flag.BoolVar(&o.perf, "perf", false, "also profile an unstripped backseal with perf during one framed stream")
@@ -100,12 +100,12 @@ func main() {
 		}
 		fmt.Fprintln(os.Stderr, "e2ebench: wrote", o.out)
 	}
-	if o.png != "" {
-		if err := rep.chart(o.png); err != nil {
+	if o.chart != "" {
+		if err := rep.chart(o.chart); err != nil {
 			fmt.Fprintln(os.Stderr, "e2ebench:", err)
 			os.Exit(1)
 		}
-		fmt.Fprintln(os.Stderr, "e2ebench: wrote", o.png)
+		fmt.Fprintln(os.Stderr, "e2ebench: wrote", o.chart)
 	}
 }
 

@@ -274,7 +274,7 @@ func (r *report) markdown() string {
 		}
 		p("| %s | **%s**%s | %s | %s | %s | %s | %s | %s | %.0f | %s | %s |\n", s.label, f2(s.gbps), rng, f2(s.ratio), cpu, f2(s.simCPU), f2(s.cCPU), peak, io, s.clientReadKiB, us(s.ttfb), added)
 	}
-	p("\n![throughput, CPU, memory and TTFB by path](%s)\n\n", pngRel(o))
+	p("\n![throughput, CPU, memory and TTFB by path](%s)\n\n", chartRel(o))
 
 	// Goals.
 	p("**Goals (issue 8)**, framed mode with all validation and hashing on:\n\n| goal | target | measured | |\n|---|---|---|---|\n")
@@ -490,17 +490,17 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// pngRel is the chart's path relative to the markdown file.
-func pngRel(o options) string {
-	if o.png == "" {
-		return "bench-throughput.png"
+// chartRel is the chart's path relative to the markdown file.
+func chartRel(o options) string {
+	if o.chart == "" {
+		return "bench-throughput.svg"
 	}
 	if o.out != "" {
-		if rel, err := relPath(o.out, o.png); err == nil {
+		if rel, err := relPath(o.out, o.chart); err == nil {
 			return rel
 		}
 	}
-	return o.png
+	return o.chart
 }
 
 // writeSection replaces the e2e section of the markdown file at path (between
@@ -540,12 +540,12 @@ func replaceSection(doc []byte, section string) ([]byte, error) {
 	return append(out, doc[end:]...), nil
 }
 
-// chart draws the PNG an operator can glance at.
+// chart draws the SVG an operator can glance at.
 func (r *report) chart(path string) error {
 	ss := r.summaries()
 	short := map[string]string{
-		keyDirect: "DIRECT", keyNginx: "NGINX 64K", keyHAProxy: "HAPROXY",
-		keyPass: "BACKSEAL PASSTHROUGH", keyFramed: "BACKSEAL FRAMED", keyFramedVerify: "BACKSEAL FRAMED+VERIFY",
+		keyDirect: "direct", keyNginx: "nginx 64k", keyHAProxy: "HAProxy",
+		keyPass: "backseal passthrough", keyFramed: "backseal framed", keyFramedVerify: "backseal framed+verify",
 	}
 	col := func(k string) chart.Bar {
 		switch k {
@@ -563,10 +563,10 @@ func (r *report) chart(path string) error {
 		}
 	}
 	var tput, cpu, mem, ttfb chart.Panel
-	tput = chart.Panel{Title: "THROUGHPUT, GB/S (HIGHER IS BETTER)", Goal: best, GoalLabel: "GOAL: BEST PROXY"}
-	cpu = chart.Panel{Title: "PROXY CPU, SECONDS PER GIB (LOWER IS BETTER)", Goal: goalCPUPerGiB, GoalLabel: "GOAL 0.8"}
-	mem = chart.Panel{Title: "PROXY PEAK RSS WHILE STREAMING, MIB", Goal: goalPeakRSS / mib, GoalLabel: "GOAL 64"}
-	ttfb = chart.Panel{Title: "TIME TO FIRST BYTE ADDED, MICROSECONDS", Goal: float64(goalAddedTTFB.Microseconds()), GoalLabel: "GOAL 1000"}
+	tput = chart.Panel{Title: "Throughput, GB/s (higher is better)", Goal: best, GoalLabel: "goal: best proxy"}
+	cpu = chart.Panel{Title: "Proxy CPU, seconds per GiB (lower is better)", Goal: goalCPUPerGiB, GoalLabel: "goal 0.8"}
+	mem = chart.Panel{Title: "Proxy peak RSS while streaming, MiB", Goal: goalPeakRSS / mib, GoalLabel: "goal 64"}
+	ttfb = chart.Panel{Title: "Time to first byte added, µs", Goal: float64(goalAddedTTFB.Microseconds()), GoalLabel: "goal 1000"}
 	// Backseal's bars are green where its goal is met, orange where not.
 	judge := func(b chart.Bar, key string, ok bool) chart.Bar {
 		if key != keyDirect && key != keyNginx && key != keyHAProxy && !ok {
@@ -578,27 +578,27 @@ func (r *report) chart(path string) error {
 		b := col(s.key)
 		b.Label = short[s.key]
 		t := judge(b, s.key, best == 0 || s.gbps >= best)
-		t.Value, t.Text = s.gbps, fmt.Sprintf("%s GB/S  %s X DIRECT", f2(s.gbps), f2(s.ratio))
+		t.Value, t.Text = s.gbps, fmt.Sprintf("%s GB/s, %s× direct", f2(s.gbps), f2(s.ratio))
 		tput.Bars = append(tput.Bars, t)
 		if s.key == keyDirect {
 			continue
 		}
 		if s.key != keyFramedVerify { // same proxy work as framed
 			c := judge(b, s.key, s.cpu <= goalCPUPerGiB)
-			c.Value, c.Text = s.cpu, fmt.Sprintf("%s S/GIB", f2(s.cpu))
+			c.Value, c.Text = s.cpu, fmt.Sprintf("%s s/GiB", f2(s.cpu))
 			cpu.Bars = append(cpu.Bars, c)
 			m := judge(b, s.key, s.peakMax <= goalPeakRSS/mib)
-			m.Value, m.Text = s.peak, fmt.Sprintf("%.1f MIB", s.peak)
+			m.Value, m.Text = s.peak, fmt.Sprintf("%.1f MiB", s.peak)
 			mem.Bars = append(mem.Bars, m)
 		}
 		tt := judge(b, s.key, s.ttfbAdded <= goalAddedTTFB)
-		tt.Value, tt.Text = float64(s.ttfbAdded.Microseconds()), fmt.Sprintf("%+d US", s.ttfbAdded.Microseconds())
+		tt.Value, tt.Text = float64(s.ttfbAdded.Microseconds()), fmt.Sprintf("%+d µs", s.ttfbAdded.Microseconds())
 		ttfb.Bars = append(ttfb.Bars, tt)
 	}
 	title := []string{
-		fmt.Sprintf("BACKSEAL END TO END: %.2f GIB CHUNKED STREAM, MEDIANS OF %d INTERLEAVED ROUNDS", float64(r.bytes)/bytesPerGiB, r.opts.rounds),
-		fmt.Sprintf("%s, %d CPUS (%s), SHARED: UPSTREAM, PROXY AND CLIENT ON THE SAME CORES", r.started.UTC().Format("2006-01-02"), r.machine.nproc, firstWords(r.machine.cpu, 2)),
-		"GREEN/ORANGE: BACKSEAL MEETS/MISSES GOAL (RED DASH)  BLUE: NGINX, HAPROXY  GRAY: DIRECT",
+		fmt.Sprintf("backseal end to end: %.2f GiB chunked stream, medians of %d interleaved rounds", float64(r.bytes)/bytesPerGiB, r.opts.rounds),
+		fmt.Sprintf("%s, %d CPUs (%s), shared: upstream, proxy and client on the same cores", r.started.UTC().Format("2006-01-02"), r.machine.nproc, firstWords(r.machine.cpu, 2)),
+		"green/orange: backseal meets/misses its goal (red dashes); blue: nginx, HAProxy; gray: direct",
 	}
-	return chart.WriteFile(path, chart.Render(title, []chart.Panel{tput, cpu, mem, ttfb}))
+	return chart.WriteFile(path, title, []chart.Panel{tput, cpu, mem, ttfb})
 }
