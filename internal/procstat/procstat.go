@@ -4,11 +4,13 @@
 // syscall counts. Functions taking a pid cover that process only; the Tree
 // variants add its descendants (nginx runs a master and workers).
 //
-// The /proc files are parsed by github.com/prometheus/procfs; this package
-// only picks the fields, sums them over a process tree and resets the peak.
+// The /proc/PID files are parsed by github.com/prometheus/procfs; this
+// package picks the fields, sums them over a process tree, resets the peak
+// and counts connections in /proc/net/tcp.
 package procstat
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -24,8 +26,8 @@ import (
 // 100 on every Linux build that matters; procfs assumes the same).
 const clockTick = 10 * time.Millisecond
 
-// tcpEstablished is TCP_ESTABLISHED, the st column of /proc/net/tcp.
-const tcpEstablished = 1
+// tcpEstablished is TCP_ESTABLISHED as the st column of /proc/net/tcp shows it.
+const tcpEstablished = "01"
 
 // Snapshot is one reading of a process (or the sum over a tree).
 type Snapshot struct {
@@ -222,25 +224,37 @@ func (s *Sampler) Stop() (maxRSS uint64, samples int) {
 
 // Established counts established IPv4 and IPv6 TCP connections accepted on
 // local port port (the server side of connections to a listener on it).
-func Established(port int) int {
-	fs, err := procFS()
-	if err != nil {
-		return 0
+func Established(port int) int { return established(procfs.DefaultMountPoint, port) }
+
+// established reads /proc/net/tcp{,6} under the proc mount point itself:
+// procfs deprecates its readers of those tables for netlink's sock_diag,
+// which would be a new dependency to count a benchmark's connections.
+func established(mountPoint string, port int) int {
+	n := 0
+	for _, f := range []string{"net/tcp", "net/tcp6"} {
+		if b, err := os.ReadFile(filepath.Join(mountPoint, f)); err == nil {
+			n += countEstablished(b, port)
+		}
 	}
-	return established(fs, port)
+	return n
 }
 
-func established(fs procfs.FS, port int) int {
+// countEstablished counts the lines of a /proc/net/tcp-format table whose
+// local port (hex, after the address) is port and whose state is established.
+func countEstablished(b []byte, port int) int {
 	n := 0
-	for _, table := range []func() (procfs.NetTCP, error){fs.NetTCP, fs.NetTCP6} {
-		lines, err := table()
-		if err != nil {
+	for i, line := range bytes.Split(b, []byte("\n")) {
+		f := bytes.Fields(line)
+		if i == 0 || len(f) < 4 {
 			continue
 		}
-		for _, l := range lines {
-			if l.LocalPort == uint64(port) && l.St == tcpEstablished {
-				n++
-			}
+		_, hexPort, ok := bytes.Cut(f[1], []byte(":"))
+		if !ok {
+			continue
+		}
+		p, err := strconv.ParseUint(string(hexPort), 16, 16)
+		if err == nil && int(p) == port && string(f[3]) == tcpEstablished {
+			n++
 		}
 	}
 	return n

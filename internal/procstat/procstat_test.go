@@ -12,7 +12,7 @@ import (
 
 // fakeProc writes a /proc with nginx's master (4241) and a worker (4242)
 // whose command name has a space and a ')' inside, and a TCP table.
-func fakeProc(t *testing.T) procfs.FS {
+func fakeProc(t *testing.T) (fs procfs.FS, mountPoint string) {
 	t.Helper()
 	dir := t.TempDir()
 	files := fstest.MapFS{}
@@ -40,11 +40,11 @@ func fakeProc(t *testing.T) procfs.FS {
 	if err := errors.Join(errCopy, err); err != nil {
 		t.Fatal(err)
 	}
-	return fs
+	return fs, dir
 }
 
 func TestRead(t *testing.T) {
-	fs := fakeProc(t)
+	fs, _ := fakeProc(t)
 	s, err := read(fs, 4242)
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +66,7 @@ func TestRead(t *testing.T) {
 }
 
 func TestTree(t *testing.T) {
-	fs := fakeProc(t)
+	fs, _ := fakeProc(t)
 	got := tree(fs, 4241)
 	if len(got) != 2 || got[0] != 4241 || got[1] != 4242 {
 		t.Fatalf("tree(4241) = %v, want [4241 4242]", got)
@@ -84,13 +84,15 @@ func TestTree(t *testing.T) {
 }
 
 func TestEstablished(t *testing.T) {
-	if n := established(fakeProc(t), 8080); n != 2 {
+	_, dir := fakeProc(t)
+	if n := established(dir, 8080); n != 2 {
 		t.Fatalf("got %d established on :8080, want 2 (one IPv4, one IPv6; listener, client side and TIME_WAIT excluded)", n)
 	}
 }
 
 func TestSampler(t *testing.T) {
-	sm := startSampler(fakeProc(t), []int{4241, 4242, 4243}, time.Millisecond) // samples at once
+	fs, _ := fakeProc(t)
+	sm := startSampler(fs, []int{4241, 4242, 4243}, time.Millisecond) // samples at once
 	if m, n := sm.Stop(); m != 11<<20 || n == 0 {
 		t.Fatalf("sampler: max %d after %d samples, want %d", m, n, 11<<20)
 	}
