@@ -1,16 +1,37 @@
 package telemetry
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
+	"sync"
 
-	"go.opentelemetry.io/otel/attribute"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/contrib/propagators/autoprop"
+	"go.opentelemetry.io/otel/propagation"
 )
+
+// The OpenTelemetry libraries read the OTEL_* variables themselves: the OTLP
+// exporters OTEL_EXPORTER_OTLP_*, the SDK OTEL_BSP_*, OTEL_TRACES_SAMPLER[_ARG],
+// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, and autoprop the names of
+// OTEL_PROPAGATORS. What backseal still does itself:
+//
+//   - OTEL_SDK_DISABLED, which the Go SDK does not implement.
+//   - OTEL_TRACES_EXPORTER: a comma-separated list of otlp and console (the
+//     console to the writer Setup is given), or none; unset, otlp when an OTLP
+//     endpoint variable is set and none otherwise. contrib's autoexport takes a
+//     single name, writes the console to stdout and defaults to otlp.
+//   - The OTLP endpoint the specification gives when none is set, plain
+//     http://localhost:4318 (4317 for gRPC); the Go exporters use https.
+//   - A gRPC endpoint without a scheme (host:port, which the Go exporter cannot
+//     parse when the host is an IP address) gets http:// or https:// from
+//     OTEL_EXPORTER_OTLP_[TRACES_]INSECURE.
+//   - Strict values: the libraries log a malformed value (some not even that)
+//     and use their default; backseal stops at start, naming the variable.
 
 // Protocols of OTEL_EXPORTER_OTLP_PROTOCOL that backseal supports.
 const (
@@ -18,50 +39,29 @@ const (
 	protocolGRPC = "grpc"
 )
 
-// config is what Setup takes from the environment. The zero value is not
-// meaningful: parseEnv fills every field.
-type config struct {
-	sdkDisabled bool
-	serviceName string
-	resource    []attribute.KeyValue // OTEL_RESOURCE_ATTRIBUTES, service.name excluded
-	exporters   []string             // "otlp", "console"; empty: none
+// otelEnv is the OTEL_* part of an environ slice: the last entry for a name
+// wins, as with os/exec, and an empty value counts as unset, as the
+// OpenTelemetry specification says.
+type otelEnv map[string]string
 
-	// OTLP, traces-specific values taking precedence over general ones.
-	protocol    string
-	endpoint    string // http: the full traces URL; grpc: scheme://host:port
-	insecure    bool   // grpc endpoint given without a scheme: OTEL_EXPORTER_OTLP_INSECURE
-	headers     map[string]string
-	compression string // "gzip" or "none"
-	timeout     time.Duration
-
-	samplerName string
-	samplerArg  string
-	sampler     sdktrace.Sampler
-	propagators []string // "tracecontext", "baggage"; empty: none
-
-	bspDelay, bspExportTimeout time.Duration
-	bspQueue, bspBatch         int
-}
-
-// envLookup reads an environ slice: the last entry for a name wins, as with
-// os/exec, and an empty value counts as unset, as the OpenTelemetry
-// specification says.
-type envLookup map[string]string
-
-func newEnvLookup(environ []string) envLookup {
-	m := make(envLookup)
+func newOTELEnv(environ []string) otelEnv {
+	e := make(otelEnv)
 	for _, kv := range environ {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || !strings.HasPrefix(k, "OTEL_") {
 			continue
 		}
-		m[k] = strings.TrimSpace(v)
+		if v = strings.TrimSpace(v); v == "" {
+			delete(e, k)
+			continue
+		}
+		e[k] = v
 	}
-	return m
+	return e
 }
 
-// first returns the first set name's value.
-func (e envLookup) first(names ...string) (string, string) {
+// first returns the first set name and its value.
+func (e otelEnv) first(names ...string) (string, string) {
 	for _, n := range names {
 		if v := e[n]; v != "" {
 			return n, v
@@ -70,261 +70,201 @@ func (e envLookup) first(names ...string) (string, string) {
 	return "", ""
 }
 
-func (e envLookup) get(names ...string) string { _, v := e.first(names...); return v }
-
-// millis reads a duration in milliseconds, or def.
-func (e envLookup) millis(def time.Duration, names ...string) (time.Duration, error) {
-	n, v := e.first(names...)
-	if v == "" {
-		return def, nil
-	}
-	ms, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || ms < 0 {
-		return 0, fmt.Errorf("telemetry: %s=%q: want milliseconds", n, v)
-	}
-	return time.Duration(ms) * time.Millisecond, nil
+// otlpVars returns the traces-specific and the general name of an
+// OTEL_EXPORTER_OTLP_ variable, in the order of precedence.
+func otlpVars(suffix string) []string {
+	return []string{"OTEL_EXPORTER_OTLP_TRACES_" + suffix, "OTEL_EXPORTER_OTLP_" + suffix}
 }
 
-func (e envLookup) positive(def int, name string) (int, error) {
-	v := e[name]
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("telemetry: %s=%q: want a positive integer", name, v)
-	}
-	return n, nil
+var samplers = []string{
+	"always_on", "always_off", "traceidratio",
+	"parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio",
 }
 
-func (e envLookup) boolean(name string) (bool, error) {
-	v := e[name]
-	if v == "" {
-		return false, nil
+// check refuses the malformed values that the libraries would replace by
+// their default, so that a typo stops backseal at start instead of silently
+// changing what it exports.
+func (e otelEnv) check() error {
+	var errs []error
+	bad := func(name, want string) {
+		errs = append(errs, fmt.Errorf("telemetry: %s=%q: want %s", name, e[name], want))
 	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		return false, fmt.Errorf("telemetry: %s=%q: want true or false", name, v)
+	for _, c := range []struct {
+		names []string
+		ok    func(string) bool
+		want  string
+	}{
+		{[]string{"OTEL_SDK_DISABLED"}, isBool, "true or false"},
+		{otlpVars("PROTOCOL"), oneOf(protocolHTTP, protocolGRPC), "http/protobuf or grpc"},
+		{otlpVars("INSECURE"), isTrueFalse, "true or false"},
+		{otlpVars("COMPRESSION"), oneOf("gzip", "none"), "gzip or none"},
+		{append(otlpVars("TIMEOUT"), "OTEL_BSP_SCHEDULE_DELAY", "OTEL_BSP_EXPORT_TIMEOUT"), isMillis, "milliseconds"},
+		{[]string{"OTEL_BSP_MAX_QUEUE_SIZE", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"}, isPositive, "a positive integer"},
+		{append(otlpVars("HEADERS"), "OTEL_RESOURCE_ATTRIBUTES"), isKeyValues, "key=value pairs, values percent-encoded"},
+		{otlpVars("ENDPOINT"), e.isEndpoint, "an http:// or https:// URL"},
+		{[]string{"OTEL_TRACES_SAMPLER"}, oneOf(samplers...), "always_on, always_off, traceidratio or parentbased_ of one of them"},
+	} {
+		for _, n := range c.names {
+			if v := e[n]; v != "" && !c.ok(v) {
+				bad(n, c.want)
+			}
+		}
 	}
-	return b, nil
+	// The argument is read only by the ratio samplers.
+	if arg := e["OTEL_TRACES_SAMPLER_ARG"]; arg != "" && strings.HasSuffix(e["OTEL_TRACES_SAMPLER"], "traceidratio") && !isRatio(arg) {
+		bad("OTEL_TRACES_SAMPLER_ARG", "a ratio from 0 to 1")
+	}
+	return errors.Join(errs...)
 }
 
-// parseEnv reads the OTEL_* variables backseal honours; a malformed value is
-// an error, so that a typo fails at start and not silently.
-func parseEnv(environ []string) (config, error) {
-	e := newEnvLookup(environ)
-	var cfg config
-	var err error
-	if cfg.sdkDisabled, err = e.boolean("OTEL_SDK_DISABLED"); err != nil {
-		return cfg, err
-	}
-
-	// Resource.
-	attrs, err := parseKeyValues(e["OTEL_RESOURCE_ATTRIBUTES"])
-	if err != nil {
-		return cfg, fmt.Errorf("telemetry: OTEL_RESOURCE_ATTRIBUTES: %w", err)
-	}
-	cfg.serviceName = "backseal"
-	for _, kv := range attrs {
-		if kv.k == "service.name" {
-			cfg.serviceName = kv.v
-			continue
-		}
-		cfg.resource = append(cfg.resource, attribute.String(kv.k, kv.v))
-	}
-	if v := e["OTEL_SERVICE_NAME"]; v != "" {
-		cfg.serviceName = v
-	}
-
-	// Exporter.
-	endpointSet := e.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT") != ""
-	names := e["OTEL_TRACES_EXPORTER"]
-	if names == "" {
-		names = "none"
-		if endpointSet {
-			names = "otlp"
-		}
-	}
-	if cfg.exporters, err = parseList("OTEL_TRACES_EXPORTER", names, "otlp", "console"); err != nil {
-		return cfg, err
-	}
-	if strings.Contains(names, "none") && len(cfg.exporters) > 0 {
-		return cfg, fmt.Errorf("telemetry: OTEL_TRACES_EXPORTER=%q: none excludes the others", names)
-	}
-
-	// OTLP.
-	cfg.protocol = protocolHTTP
-	if v := e.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"); v != "" {
-		switch v {
-		case protocolHTTP, protocolGRPC:
-			cfg.protocol = v
-		default:
-			return cfg, fmt.Errorf("telemetry: OTLP protocol %q: backseal supports http/protobuf and grpc", v)
-		}
-	}
-	if cfg.endpoint, cfg.insecure, err = otlpEndpoint(e, cfg.protocol); err != nil {
-		return cfg, err
-	}
-	if n, v := e.first("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"); v != "" {
-		kvs, err := parseKeyValues(v)
-		if err != nil {
-			return cfg, fmt.Errorf("telemetry: %s: %w", n, err)
-		}
-		cfg.headers = make(map[string]string, len(kvs))
-		for _, kv := range kvs {
-			cfg.headers[kv.k] = kv.v
-		}
-	}
-	cfg.compression = "none"
-	if n, v := e.first("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"); v != "" {
-		if v != "gzip" && v != "none" {
-			return cfg, fmt.Errorf("telemetry: %s=%q: want gzip or none", n, v)
-		}
-		cfg.compression = v
-	}
-	if cfg.timeout, err = e.millis(10*time.Second, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"); err != nil {
-		return cfg, err
-	}
-
-	// Sampler and propagators.
-	if cfg.sampler, err = parseSampler(e, &cfg); err != nil {
-		return cfg, err
-	}
-	props := e["OTEL_PROPAGATORS"]
-	if props == "" {
-		props = "tracecontext,baggage"
-	}
-	if cfg.propagators, err = parseList("OTEL_PROPAGATORS", props, "tracecontext", "baggage"); err != nil {
-		return cfg, err
-	}
-
-	// Batch span processor.
-	if cfg.bspDelay, err = e.millis(sdktrace.DefaultScheduleDelay*time.Millisecond, "OTEL_BSP_SCHEDULE_DELAY"); err != nil {
-		return cfg, err
-	}
-	if cfg.bspExportTimeout, err = e.millis(sdktrace.DefaultExportTimeout*time.Millisecond, "OTEL_BSP_EXPORT_TIMEOUT"); err != nil {
-		return cfg, err
-	}
-	if cfg.bspQueue, err = e.positive(sdktrace.DefaultMaxQueueSize, "OTEL_BSP_MAX_QUEUE_SIZE"); err != nil {
-		return cfg, err
-	}
-	if cfg.bspBatch, err = e.positive(sdktrace.DefaultMaxExportBatchSize, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"); err != nil {
-		return cfg, err
-	}
-	cfg.bspBatch = min(cfg.bspBatch, cfg.bspQueue)
-	return cfg, nil
+func oneOf(values ...string) func(string) bool {
+	return func(v string) bool { return slices.Contains(values, v) }
 }
 
-// otlpEndpoint resolves the traces endpoint as the specification says: the
-// signal-specific variable is used as is; the general one is a base URL to
-// which http/protobuf appends /v1/traces. gRPC takes scheme://host:port, or
-// host:port with OTEL_EXPORTER_OTLP_INSECURE deciding on TLS.
-func otlpEndpoint(e envLookup, protocol string) (endpoint string, insecure bool, err error) {
-	name, v := e.first("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
-	if v == "" {
-		if protocol == protocolGRPC {
-			return "http://localhost:4317", true, nil
-		}
-		return "http://localhost:4318/v1/traces", true, nil
-	}
-	if protocol == protocolGRPC && !strings.Contains(v, "://") {
-		insecure, err := e.boolean("OTEL_EXPORTER_OTLP_TRACES_INSECURE")
-		if err == nil && !insecure {
-			insecure, err = e.boolean("OTEL_EXPORTER_OTLP_INSECURE")
-		}
-		if err != nil {
-			return "", false, err
-		}
-		scheme := "https://"
-		if insecure {
-			scheme = "http://"
-		}
-		v = scheme + v
-	}
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", false, fmt.Errorf("telemetry: %s=%q: want an http:// or https:// URL", name, v)
-	}
-	if protocol == protocolHTTP && name == "OTEL_EXPORTER_OTLP_ENDPOINT" {
-		u.Path = strings.TrimSuffix(u.Path, "/") + "/v1/traces"
-	}
-	return u.String(), u.Scheme == "http", nil
+func isBool(v string) bool { _, err := strconv.ParseBool(v); return err == nil }
+
+// isTrueFalse accepts what the OTLP exporters read as the operator meant:
+// they take "true" in any case as true and anything else as false.
+func isTrueFalse(v string) bool { return strings.EqualFold(v, "true") || strings.EqualFold(v, "false") }
+
+func isMillis(v string) bool { ms, err := strconv.ParseInt(v, 10, 64); return err == nil && ms >= 0 }
+
+func isPositive(v string) bool { n, err := strconv.Atoi(v); return err == nil && n > 0 }
+
+func isRatio(v string) bool {
+	r, err := strconv.ParseFloat(v, 64)
+	return err == nil && r >= 0 && r <= 1
 }
 
-func parseSampler(e envLookup, cfg *config) (sdktrace.Sampler, error) {
-	cfg.samplerName = e["OTEL_TRACES_SAMPLER"]
-	cfg.samplerArg = e["OTEL_TRACES_SAMPLER_ARG"]
-	if cfg.samplerName == "" {
-		cfg.samplerName = "parentbased_always_on"
-	}
-	ratio := func() (float64, error) {
-		if cfg.samplerArg == "" {
-			return 1, nil
-		}
-		r, err := strconv.ParseFloat(cfg.samplerArg, 64)
-		if err != nil || r < 0 || r > 1 {
-			return 0, fmt.Errorf("telemetry: OTEL_TRACES_SAMPLER_ARG=%q: want a ratio from 0 to 1", cfg.samplerArg)
-		}
-		return r, nil
-	}
-	switch cfg.samplerName {
-	case "always_on":
-		return sdktrace.AlwaysSample(), nil
-	case "always_off":
-		return sdktrace.NeverSample(), nil
-	case "traceidratio":
-		r, err := ratio()
-		return sdktrace.TraceIDRatioBased(r), err
-	case "parentbased_always_on":
-		return sdktrace.ParentBased(sdktrace.AlwaysSample()), nil
-	case "parentbased_always_off":
-		return sdktrace.ParentBased(sdktrace.NeverSample()), nil
-	case "parentbased_traceidratio":
-		r, err := ratio()
-		return sdktrace.ParentBased(sdktrace.TraceIDRatioBased(r)), err
-	}
-	return nil, fmt.Errorf("telemetry: OTEL_TRACES_SAMPLER=%q: want always_on, always_off, traceidratio or parentbased_ of one of them", cfg.samplerName)
-}
-
-type keyValue struct{ k, v string }
-
-// parseKeyValues reads the "k1=v1,k2=v2" lists of OTEL_RESOURCE_ATTRIBUTES
-// and OTEL_EXPORTER_OTLP_HEADERS, values percent-decoded.
-func parseKeyValues(s string) ([]keyValue, error) {
-	var out []keyValue
-	if strings.TrimSpace(s) == "" {
-		return nil, nil
-	}
+// isKeyValues accepts the "k1=v1,k2=v2" lists of OTEL_RESOURCE_ATTRIBUTES and
+// OTEL_EXPORTER_OTLP_HEADERS: keys not empty, values percent-decodable.
+func isKeyValues(s string) bool {
 	for item := range strings.SplitSeq(s, ",") {
 		if strings.TrimSpace(item) == "" {
 			continue
 		}
 		k, v, ok := strings.Cut(item, "=")
-		k = strings.TrimSpace(k)
-		if !ok || k == "" {
-			return nil, fmt.Errorf("%q is not key=value", item)
+		if _, err := url.PathUnescape(v); !ok || strings.TrimSpace(k) == "" || err != nil {
+			return false
 		}
-		dv, err := url.PathUnescape(strings.TrimSpace(v))
-		if err != nil {
-			return nil, fmt.Errorf("%q: %w", item, err)
-		}
-		out = append(out, keyValue{k, dv})
 	}
-	return out, nil
+	return true
 }
 
-// parseList parses a comma-separated OTEL_* list of names from supported,
-// plus "none", which names nothing.
-func parseList(key, list string, supported ...string) ([]string, error) {
+// isEndpoint accepts an http:// or https:// URL with a host, and for gRPC
+// also host:port.
+func (e otelEnv) isEndpoint(v string) bool {
+	if e.protocol() == protocolGRPC && !strings.Contains(v, "://") {
+		v = "http://" + v
+	}
+	u, err := url.Parse(v)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+func (e otelEnv) sdkDisabled() bool { b, _ := strconv.ParseBool(e["OTEL_SDK_DISABLED"]); return b }
+
+func (e otelEnv) protocol() string {
+	if _, v := e.first(otlpVars("PROTOCOL")...); v != "" {
+		return v
+	}
+	return protocolHTTP
+}
+
+// exporters resolves OTEL_TRACES_EXPORTER to the exporters to run: "otlp",
+// "console", both, or none (an empty list).
+func (e otelEnv) exporters() ([]string, error) {
+	list := e["OTEL_TRACES_EXPORTER"]
+	if list == "" {
+		if _, v := e.first(otlpVars("ENDPOINT")...); v != "" {
+			return []string{"otlp"}, nil
+		}
+		return nil, nil
+	}
 	var names []string
 	for name := range strings.SplitSeq(list, ",") {
-		switch name = strings.TrimSpace(name); {
-		case name == "none":
-		case slices.Contains(supported, name):
+		switch name = strings.TrimSpace(name); name {
+		case "otlp", "console":
 			names = append(names, name)
+		case "none":
 		default:
-			return nil, fmt.Errorf("telemetry: %s=%q: backseal supports %s and none", key, list, strings.Join(supported, ", "))
+			return nil, fmt.Errorf("telemetry: OTEL_TRACES_EXPORTER=%q: backseal supports otlp, console and none", list)
 		}
 	}
+	if len(names) > 0 && strings.Contains(list, "none") {
+		return nil, fmt.Errorf("telemetry: OTEL_TRACES_EXPORTER=%q: none excludes the others", list)
+	}
 	return names, nil
+}
+
+// propagator is the composite of the OTEL_PROPAGATORS names (default
+// tracecontext,baggage), as autoprop knows them: tracecontext, baggage, b3,
+// b3multi, jaeger, xray, ottrace, and none.
+func (e otelEnv) propagator() (propagation.TextMapPropagator, error) {
+	list := e["OTEL_PROPAGATORS"]
+	if list == "" {
+		list = "tracecontext,baggage"
+	}
+	var names []string
+	for name := range strings.SplitSeq(list, ",") {
+		names = append(names, strings.TrimSpace(name))
+	}
+	p, err := autoprop.TextMapPropagator(names...)
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: OTEL_PROPAGATORS=%q: %w", list, err)
+	}
+	return p, nil
+}
+
+// forLibraries returns e as the libraries are to read it, with the OTLP
+// endpoint backseal gives where the Go exporters differ from the
+// specification (see the top of this file).
+func (e otelEnv) forLibraries() otelEnv {
+	out := maps.Clone(e)
+	grpc := e.protocol() == protocolGRPC
+	switch name, v := e.first(otlpVars("ENDPOINT")...); {
+	case v == "" && grpc:
+		out["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://localhost:4317"
+	case v == "":
+		out["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://localhost:4318"
+	case grpc && !strings.Contains(v, "://"):
+		scheme := "https://"
+		if _, insecure := e.first(otlpVars("INSECURE")...); strings.EqualFold(insecure, "true") {
+			scheme = "http://"
+		}
+		out[name] = scheme + v
+	}
+	return out
+}
+
+// processEnvMu serialises the Setups that lend their environ to the process.
+var processEnvMu sync.Mutex
+
+// lendToProcess makes the process environment's OTEL_* variables exactly
+// e's, for the libraries that read them from there (all of them do, when
+// their constructors run), and returns the function that puts back the ones
+// the process had. Hold processEnvMu from before the call until after the
+// restore. In production environ is os.Environ(), so the process sees the
+// same values with the endpoint defaults added, and only while Setup runs.
+func (e otelEnv) lendToProcess() (restore func()) {
+	saved := map[string]string{}
+	for _, kv := range os.Environ() {
+		if k, v, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "OTEL_") {
+			saved[k] = v
+		}
+	}
+	set := func(vars map[string]string) {
+		for k := range saved {
+			os.Unsetenv(k)
+		}
+		for k, v := range vars {
+			os.Setenv(k, v)
+		}
+	}
+	set(e)
+	return func() {
+		for k := range e {
+			os.Unsetenv(k)
+		}
+		set(saved)
+	}
 }

@@ -1,6 +1,7 @@
 // Package telemetry sets up OpenTelemetry for backseal: a tracer configured
 // from the standard OTEL_* environment variables (OTLP over http/protobuf or
-// gRPC, the console, or nothing), the W3C propagators, metrics exported as
+// gRPC, the console, or nothing), the propagators OTEL_PROPAGATORS names (W3C
+// trace context and baggage by default), metrics exported as
 // Prometheus text from a registry of its own, and a slog handler that stamps
 // log lines with the current trace and span ids.
 //
@@ -65,29 +66,42 @@ type Telemetry struct {
 //     stdout if nil), both comma-separated, or none. Unset: otlp when an OTLP
 //     endpoint variable is set, none otherwise.
 //   - OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL (http/protobuf, grpc),
-//     _ENDPOINT, _HEADERS, _COMPRESSION (gzip, none), _TIMEOUT, and for a
-//     gRPC endpoint without a scheme _INSECURE.
+//     _ENDPOINT, _HEADERS, _COMPRESSION (gzip, none), _TIMEOUT, _INSECURE,
+//     and the TLS files _CERTIFICATE, _CLIENT_CERTIFICATE, _CLIENT_KEY.
 //   - OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG (default
 //     parentbased_always_on).
-//   - OTEL_PROPAGATORS: tracecontext, baggage, none (default
-//     tracecontext,baggage).
+//   - OTEL_PROPAGATORS: tracecontext, baggage, b3, b3multi, jaeger, xray,
+//     ottrace, none (default tracecontext,baggage).
 //   - OTEL_BSP_SCHEDULE_DELAY, _EXPORT_TIMEOUT, _MAX_QUEUE_SIZE,
-//     _MAX_EXPORT_BATCH_SIZE.
+//     _MAX_EXPORT_BATCH_SIZE, and the SDK's other variables (span limits).
 //
-// These values are applied explicitly, so environ governs even where an
-// exporter would read the process environment itself. Variables Setup does
-// not read (TLS certificate files, span limits) are left to the SDK, which
-// reads them from the process environment. A malformed or unsupported value
-// is an error. Call Shutdown to flush spans.
+// The OpenTelemetry SDK, the OTLP exporters and autoprop interpret them (env.go
+// says what backseal adds). They read the process environment, so Setup
+// lends environ's OTEL_* variables to it while they are built, and puts back
+// the process's own before it returns. A malformed or unsupported value is an
+// error. Call Shutdown to flush spans.
 func Setup(ctx context.Context, environ []string, consoleOut io.Writer) (*Telemetry, error) {
-	cfg, err := parseEnv(environ)
+	env := newOTELEnv(environ)
+	if err := env.check(); err != nil {
+		return nil, err
+	}
+	exporters, err := env.exporters()
 	if err != nil {
 		return nil, err
 	}
-	if cfg.sdkDisabled {
+	prop, err := env.propagator()
+	if err != nil {
+		return nil, err
+	}
+	if env.sdkDisabled() {
 		return Disabled(), nil
 	}
-	res, err := newResource(ctx, cfg)
+
+	processEnvMu.Lock()
+	defer processEnvMu.Unlock()
+	restore := env.forLibraries().lendToProcess()
+	defer restore()
+	res, err := newResource(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -95,31 +109,18 @@ func Setup(ctx context.Context, environ []string, consoleOut io.Writer) (*Teleme
 	if err != nil {
 		return nil, err
 	}
-	var props []propagation.TextMapPropagator
-	for _, p := range cfg.propagators {
-		switch p {
-		case "tracecontext":
-			props = append(props, propagation.TraceContext{})
-		case "baggage":
-			props = append(props, propagation.Baggage{})
-		}
-	}
-	t.Propagator = propagation.NewCompositeTextMapPropagator(props...)
-	if len(cfg.exporters) == 0 {
+	t.Propagator = prop
+	if len(exporters) == 0 {
 		return t, nil
 	}
-
-	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithSampler(cfg.sampler)}
-	for _, name := range cfg.exporters {
-		exp, err := newExporter(ctx, name, cfg, consoleOut)
+	// The sampler, and each batcher's delays and sizes, come from the environment.
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	for _, name := range exporters {
+		exp, err := newExporter(ctx, name, env.protocol(), consoleOut)
 		if err != nil {
 			return nil, errors.Join(err, t.Shutdown(ctx))
 		}
-		opts = append(opts, sdktrace.WithBatcher(exp,
-			sdktrace.WithBatchTimeout(cfg.bspDelay),
-			sdktrace.WithExportTimeout(cfg.bspExportTimeout),
-			sdktrace.WithMaxQueueSize(cfg.bspQueue),
-			sdktrace.WithMaxExportBatchSize(cfg.bspBatch)))
+		opts = append(opts, sdktrace.WithBatcher(exp))
 	}
 	t.tp = sdktrace.NewTracerProvider(opts...)
 	t.Tracer = t.tp.Tracer(ScopeName, trace.WithSchemaURL(semconv.SchemaURL))
@@ -173,61 +174,40 @@ func newTelemetry(res *resource.Resource) (*Telemetry, error) {
 	}, nil
 }
 
-func newResource(ctx context.Context, cfg config) (*resource.Resource, error) {
+func newResource(ctx context.Context) (*resource.Resource, error) {
 	res, err := resource.New(ctx,
 		resource.WithSchemaURL(semconv.SchemaURL),
 		resource.WithTelemetrySDK(),
 		resource.WithHost(),
 		resource.WithProcessPID(),
-		// From environ rather than resource.WithFromEnv, which reads the
-		// process environment: the operator's values win over the detected ones.
-		resource.WithAttributes(cfg.resource...),
-		resource.WithAttributes(semconv.ServiceName(cfg.serviceName)),
+		resource.WithAttributes(semconv.ServiceName("backseal")),
+		// Last, so that the operator's values win over the detected ones.
+		resource.WithFromEnv(),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("telemetry: resource: %w", err)
+		return nil, fmt.Errorf("telemetry: resource (OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME): %w", err)
 	}
 	return res, nil
 }
 
-func newExporter(ctx context.Context, name string, cfg config, consoleOut io.Writer) (sdktrace.SpanExporter, error) {
+// newExporter builds the span exporter name ("otlp" or "console"); the OTLP
+// exporters read their OTEL_EXPORTER_OTLP_* variables themselves.
+func newExporter(ctx context.Context, name, protocol string, consoleOut io.Writer) (sdktrace.SpanExporter, error) {
 	if name == "console" {
 		if consoleOut == nil {
 			consoleOut = os.Stdout
 		}
 		return stdouttrace.New(stdouttrace.WithWriter(consoleOut))
 	}
-	if cfg.protocol == protocolGRPC {
-		opts := []otlptracegrpc.Option{
-			otlptracegrpc.WithEndpointURL(cfg.endpoint),
-			otlptracegrpc.WithHeaders(cfg.headers),
-			otlptracegrpc.WithTimeout(cfg.timeout),
-		}
-		if cfg.insecure {
-			opts = append(opts, otlptracegrpc.WithInsecure())
-		}
-		if cfg.compression == "gzip" {
-			opts = append(opts, otlptracegrpc.WithCompressor("gzip"))
-		}
-		exp, err := otlptracegrpc.New(ctx, opts...)
-		if err != nil {
-			return nil, fmt.Errorf("telemetry: otlp grpc exporter: %w", err)
-		}
-		return exp, nil
+	var exp sdktrace.SpanExporter
+	var err error
+	if protocol == protocolGRPC {
+		exp, err = otlptracegrpc.New(ctx)
+	} else {
+		exp, err = otlptracehttp.New(ctx)
 	}
-	compression := otlptracehttp.NoCompression
-	if cfg.compression == "gzip" {
-		compression = otlptracehttp.GzipCompression
-	}
-	opts := []otlptracehttp.Option{
-		otlptracehttp.WithEndpointURL(cfg.endpoint), // sets insecure for http://
-		otlptracehttp.WithHeaders(cfg.headers),
-		otlptracehttp.WithTimeout(cfg.timeout),
-		otlptracehttp.WithCompression(compression),
-	}
-	exp, err := otlptracehttp.New(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("telemetry: otlp http exporter: %w", err)
+		return nil, fmt.Errorf("telemetry: otlp %s exporter: %w", protocol, err)
 	}
 	return exp, nil
 }

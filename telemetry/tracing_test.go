@@ -160,41 +160,53 @@ func TestShutdownFlushes(t *testing.T) {
 }
 
 // TestSetupOTLPGRPC: OTEL_EXPORTER_OTLP_PROTOCOL=grpc reaches a gRPC
-// trace service, headers as metadata.
+// trace service, headers as metadata, with the endpoint as a URL or as
+// host:port with OTEL_EXPORTER_OTLP_INSECURE.
 func TestSetupOTLPGRPC(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := &grpcTraces{got: make(chan *coltracepb.ExportTraceServiceRequest, 4)}
-	srv := grpc.NewServer()
-	coltracepb.RegisterTraceServiceServer(srv, svc)
-	go srv.Serve(ln)
-	defer srv.Stop()
+	for _, tt := range []struct {
+		name     string
+		endpoint func(addr string) []string
+	}{
+		{"http URL", func(addr string) []string { return []string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + addr} }},
+		{"host:port, insecure", func(addr string) []string {
+			return []string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=" + addr, "OTEL_EXPORTER_OTLP_INSECURE=true"}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			svc := &grpcTraces{got: make(chan *coltracepb.ExportTraceServiceRequest, 4)}
+			srv := grpc.NewServer()
+			coltracepb.RegisterTraceServiceServer(srv, svc)
+			go srv.Serve(ln)
+			defer srv.Stop()
 
-	tel := setup(t,
-		"OTEL_EXPORTER_OTLP_PROTOCOL=grpc",
-		"OTEL_EXPORTER_OTLP_ENDPOINT=http://"+ln.Addr().String(),
-		"OTEL_EXPORTER_OTLP_HEADERS=x-tenant=ops",
-		"OTEL_BSP_SCHEDULE_DELAY=20")
-	_, span := tel.Tracer.Start(context.Background(), "over-grpc")
-	span.End()
-	select {
-	case req := <-svc.got:
-		name := req.GetResourceSpans()[0].GetScopeSpans()[0].GetSpans()[0].GetName()
-		if name != "over-grpc" {
-			t.Errorf("span %q", name)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no export over gRPC")
-	}
-	if err := tel.Shutdown(context.Background()); err != nil { // before the server stops
-		t.Error(err)
-	}
-	svc.mu.Lock()
-	defer svc.mu.Unlock()
-	if got := svc.md.Get("x-tenant"); len(got) != 1 || got[0] != "ops" {
-		t.Errorf("metadata x-tenant = %v", got)
+			tel := setup(t, append(tt.endpoint(ln.Addr().String()),
+				"OTEL_EXPORTER_OTLP_PROTOCOL=grpc",
+				"OTEL_EXPORTER_OTLP_HEADERS=x-tenant=ops",
+				"OTEL_BSP_SCHEDULE_DELAY=20")...)
+			_, span := tel.Tracer.Start(context.Background(), "over-grpc")
+			span.End()
+			select {
+			case req := <-svc.got:
+				name := req.GetResourceSpans()[0].GetScopeSpans()[0].GetSpans()[0].GetName()
+				if name != "over-grpc" {
+					t.Errorf("span %q", name)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("no export over gRPC")
+			}
+			if err := tel.Shutdown(context.Background()); err != nil { // before the server stops
+				t.Error(err)
+			}
+			svc.mu.Lock()
+			defer svc.mu.Unlock()
+			if got := svc.md.Get("x-tenant"); len(got) != 1 || got[0] != "ops" {
+				t.Errorf("metadata x-tenant = %v", got)
+			}
+		})
 	}
 }
 
@@ -302,7 +314,8 @@ func TestSampling(t *testing.T) {
 	}
 }
 
-// TestPropagatorsChosen: OTEL_PROPAGATORS=tracecontext drops baggage.
+// TestPropagatorsChosen: OTEL_PROPAGATORS=tracecontext drops baggage; the
+// names autoprop knows, spaces trimmed, give their headers.
 func TestPropagatorsChosen(t *testing.T) {
 	tel := setup(t, "OTEL_PROPAGATORS=tracecontext")
 	m, _ := baggage.NewMember("tenant", "ops")
@@ -314,8 +327,17 @@ func TestPropagatorsChosen(t *testing.T) {
 	if out.Get("Baggage") != "" || out.Get("Traceparent") == "" {
 		t.Errorf("injected %v", out)
 	}
-	if got := slices.Sorted(slices.Values(tel.Propagator.Fields())); strings.Join(got, ",") != "traceparent,tracestate" {
-		t.Errorf("fields %v", got)
+	for list, want := range map[string]string{
+		"":                   "baggage,traceparent,tracestate",
+		"tracecontext":       "traceparent,tracestate",
+		" tracecontext , b3": "b3,traceparent,tracestate",
+		"none":               "",
+		"baggage,b3multi":    "baggage,x-b3-flags,x-b3-sampled,x-b3-spanid,x-b3-traceid",
+	} {
+		tel := setup(t, "OTEL_PROPAGATORS="+list)
+		if got := slices.Sorted(slices.Values(tel.Propagator.Fields())); strings.Join(got, ",") != want {
+			t.Errorf("OTEL_PROPAGATORS=%q: fields %v, want %s", list, got, want)
+		}
 	}
 }
 
