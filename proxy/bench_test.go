@@ -24,8 +24,7 @@ func newBenchStream(framed bool) *stream {
 		scanner: upstream.NewRecordScanner(p.cfg.MaxRecordSize),
 	}
 	s.digest.Reset()
-	s.tail.Reset()
-	s.overlap.Reset()
+	s.overlap.reset()
 	return s
 }
 

@@ -38,8 +38,7 @@ func FuzzUpstreamBody(f *testing.F) {
 		}
 		close(s.counts.done)
 		s.digest.Reset()
-		s.tail.Reset()
-		s.overlap.Reset()
+		s.overlap.reset()
 		var out bytes.Buffer
 		step := int(split)%9 + 1
 		var failure *framing.StreamError

@@ -85,10 +85,7 @@ func TestHandoffFailureReleasesTheStream(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	p.liveMu.Lock()
-	live := len(p.live)
-	p.liveMu.Unlock()
-	if live != 0 {
+	if live := len(p.live.conns()); live != 0 {
 		t.Fatalf("%d streams left in the live set", live)
 	}
 	done := make(chan struct{})

@@ -69,7 +69,7 @@ func nameRoute(span trace.Span, method string, req upstream.Request) {
 // endServerSpan records the outcome on a span and ends it.
 func endServerSpan(span trace.Span, status int, outcome string) {
 	span.SetAttributes(attribute.Int("http.response.status_code", status), attribute.String(telemetry.AttrOutcome, outcome))
-	if outcome != "ok" && outcome != "rejected" {
+	if outcome != outcomeOK && outcome != outcomeRejected {
 		span.SetStatus(codes.Error, outcome)
 	}
 	span.End()

@@ -3,7 +3,9 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net/http"
 	"syscall"
 
 	"github.com/backseal/backseal/framing"
@@ -72,4 +74,44 @@ func resumable(code framing.Code) bool {
 		return true
 	}
 	return false
+}
+
+// Outcome names beside the framing codes, for logs, metrics and spans
+// (docs/TELEMETRY.md lists them).
+const (
+	outcomeOK         = "ok"
+	outcomeClientGone = "client-gone" // the client left: nothing more could be said to it
+	outcomeRejected   = "rejected"    // answered locally, without asking the node
+)
+
+// outcomeName is how a finished stream is reported.
+func outcomeName(outcome *framing.StreamError, clientErr error) string {
+	switch {
+	case clientErr != nil:
+		return outcomeClientGone
+	case outcome != nil:
+		return outcome.Code.String()
+	}
+	return outcomeOK
+}
+
+// classifyRead is classify for an error reading a body of declared length
+// (negative: none declared) after read bytes: a cut says how short it fell.
+func classifyRead(err error, declared int64, read uint64) *framing.StreamError {
+	outcome := classify(err)
+	if outcome.Code == framing.CodeUpstreamAborted && declared >= 0 {
+		return &framing.StreamError{Code: outcome.Code, Err: outcome.Err,
+			Message: fmt.Sprintf("upstream closed after %d of the %d bytes its Content-Length declared", read, declared)}
+	}
+	return outcome
+}
+
+// openFailureStatus is the status for a stream whose first request got no
+// usable answer: 503 (retry elsewhere, soon) when the sidecar is draining or
+// out of upstream slots, else 502.
+func openFailureStatus(err error, draining bool) int {
+	if draining || errors.Is(err, errShutdown) || errors.Is(err, errUpstreamBusy) {
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusBadGateway
 }

@@ -60,12 +60,9 @@ type Proxy struct {
 	streams    context.Context
 	stopAll    context.CancelCauseFunc
 	draining   atomic.Bool
-	active     atomic.Int64
-	inflight   sync.WaitGroup
+	live       liveStreams
 	copyBuffer sync.Pool
 
-	liveMu sync.Mutex
-	live   map[*stream]struct{} // for the drain event, and to close what the drain deadline cannot end
 	// handoffs holds the streams whose connection fasthttp is to hand over
 	// (Hijack), by connection, until it does. If it cannot, the handler
 	// never runs and connClosed releases the stream.
@@ -107,7 +104,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 		log.Warn("stall_timeout + resume_window is not below backup-cli's 60 s read timeout: a heal may end after the client gave up on the stream",
 			"stall_timeout", cfg.StallTimeout.String(), "resume_window", cfg.ResumeWindow.String())
 	}
-	p := &Proxy{cfg: cfg, log: log, live: map[*stream]struct{}{}, access: acc, limits: newLimiter(cfg)}
+	p := &Proxy{cfg: cfg, log: log, access: acc, limits: newLimiter(cfg)}
 	for _, o := range opts {
 		o(p)
 	}
@@ -140,7 +137,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 func (p *Proxy) CloseIdleConnections() { p.up.Close() }
 
 // ActiveStreams is the number of responses whose upstream exchange is open.
-func (p *Proxy) ActiveStreams() int64 { return p.active.Load() }
+func (p *Proxy) ActiveStreams() int64 { return p.live.count() }
 
 // orNegative maps the config's "0 = none" to the client's "negative = none".
 func orNegative(n int) int {
@@ -213,16 +210,7 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 	}
 	s := p.newStream(ctx, spanCtx, span, req, framed, trailers, client, start)
 	if err := s.open(); err != nil {
-		status := fasthttp.StatusBadGateway
-		if p.draining.Load() || errors.Is(err, errShutdown) || errors.Is(err, errUpstreamBusy) {
-			status = fasthttp.StatusServiceUnavailable
-			ctx.Response.Header.Set("Retry-After", "5")
-		}
-		ctx.SetStatusCode(status)
-		ctx.SetContentType("text/plain; charset=utf-8")
-		ctx.SetBodyString("upstream unavailable: " + err.Error() + "\n")
-		s.finish(status, classify(err), nil)
-		s.release()
+		s.respondUnavailable(err)
 		return
 	}
 	s.respond()
@@ -241,9 +229,9 @@ func (p *Proxy) refuse(ctx *fasthttp.RequestCtx, span trace.Span, status int, wh
 func (p *Proxy) reject(ctx *fasthttp.RequestCtx, span trace.Span, status int, start time.Time) {
 	ctx.SetStatusCode(status)
 	p.tel.Metrics.Rejected(status)
-	endServerSpan(span, status, "rejected")
+	endServerSpan(span, status, outcomeRejected)
 	p.log.InfoContext(trace.ContextWithSpan(context.Background(), span), "request", "path", string(ctx.Request.Header.RequestURI()), "method", string(ctx.Method()),
-		"status", status, "outcome", "rejected", "client", p.clientAddr(ctx), "duration_ms", msSince(start))
+		"status", status, "outcome", outcomeRejected, "client", p.clientAddr(ctx), "duration_ms", msSince(start))
 }
 
 // headerHasToken reports whether any instance of the named header lists

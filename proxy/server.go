@@ -158,22 +158,18 @@ func (s *Server) AdminAddr() string {
 func (s *Server) Shutdown(ctx context.Context) error {
 	p := s.proxy
 	p.draining.Store(true)
-	p.log.Info("draining", "active_streams", p.active.Load())
-	p.liveMu.Lock()
-	for s := range p.live {
-		s.span.AddEvent(telemetry.EventDrain)
-	}
-	p.liveMu.Unlock()
+	p.log.Info("draining", "active_streams", p.live.count())
+	p.live.each(func(s *stream) { s.span.AddEvent(telemetry.EventDrain) })
 	stopped := make(chan struct{})
 	go func() {
 		s.public.Shutdown() // waits for the responses fasthttp still owns,
-		p.inflight.Wait()   // and for the streams on connections taken from it
+		p.live.wait()       // and for the streams on connections taken from it
 		close(stopped)
 	}()
 	select {
 	case <-stopped:
 	case <-ctx.Done():
-		p.log.Warn("drain deadline passed; ending streams as failures", "active_streams", p.active.Load())
+		p.log.Warn("drain deadline passed; ending streams as failures", "active_streams", p.live.count())
 		p.stopAll(errShutdown)
 		select {
 		case <-stopped:
@@ -201,12 +197,7 @@ const endFrameGrace = time.Second
 // closeLiveConns closes the client connections of the streams still live.
 // (Outside the lock: a TLS close may wait to send its alert.)
 func (p *Proxy) closeLiveConns() int {
-	p.liveMu.Lock()
-	conns := make([]net.Conn, 0, len(p.live))
-	for s := range p.live {
-		conns = append(conns, s.conn)
-	}
-	p.liveMu.Unlock()
+	conns := p.live.conns()
 	for _, c := range conns {
 		c.Close()
 	}
