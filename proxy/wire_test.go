@@ -286,6 +286,35 @@ func TestLocalValidation(t *testing.T) {
 	}
 }
 
+// TestTrailingSlash: one '/' after the last segment is the path without it,
+// as warp routes it; two are a 400, as in warp.
+func TestTrailingSlash(t *testing.T) {
+	up := startSim(t, testChain())
+	px := startProxy(t, testConfig(up.URL()))
+	tests := []struct {
+		path   string
+		status int
+	}{
+		{"/db_state/", 200},
+		{"/state_item_count/1000/", 200},
+		{"/transactions/0/3/", 200},
+		{"/db_state//", 400},
+		{"/transactions/0/3//", 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			r := rawGet(t, px.Addr(), tt.path)
+			direct := rawGet(t, up.Addr(), tt.path)
+			if !strings.Contains(r.statusLine, " "+strconv.Itoa(tt.status)+" ") || r.statusLine != direct.statusLine {
+				t.Fatalf("GET %s: sidecar %q, legacy service %q, want %d", tt.path, r.statusLine, direct.statusLine, tt.status)
+			}
+			if !bytes.Equal(r.body, direct.body) {
+				t.Fatalf("GET %s: sidecar body %d bytes, legacy service %d", tt.path, len(r.body), len(direct.body))
+			}
+		})
+	}
+}
+
 // TestUpstreamDown: no upstream at all gives 502 with a short text body.
 func TestUpstreamDown(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

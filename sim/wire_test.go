@@ -51,6 +51,9 @@ func TestWireErrors(t *testing.T) {
 		{"root", s.Addr(), "GET / HTTP/1.1", "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\ndate: <date>\r\n\r\n", ""},
 		{"bad number", s.Addr(), "GET /transactions/1/x HTTP/1.1", "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\ndate: <date>\r\n\r\n", ""},
 		{"extra segment", s.Addr(), "GET /db_state/1 HTTP/1.1", "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\ndate: <date>\r\n\r\n", ""},
+		{"two trailing slashes", s.Addr(), "GET /db_state// HTTP/1.1", "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\ndate: <date>\r\n\r\n", ""},
+		{"two trailing slashes after args", s.Addr(), "GET /transactions/0/3// HTTP/1.1", "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\ndate: <date>\r\n\r\n", ""},
+		{"empty first segment", s.Addr(), "GET //db_state HTTP/1.1", "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\ndate: <date>\r\n\r\n", ""},
 		{"overflow", s.Addr(), "GET /state_snapshot/18446744073709551616 HTTP/1.1", "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\ndate: <date>\r\n\r\n", ""},
 		{"short key", s.Addr(), "GET /state_range_proof/0/abc HTTP/1.1", "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\ndate: <date>\r\n\r\n", ""},
 		{"handler error", s.Addr(), "GET /state_item_count/7 HTTP/1.1", "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\ndate: <date>\r\n\r\n", ""},
@@ -85,6 +88,20 @@ func TestWireErrors(t *testing.T) {
 				t.Errorf("next request on the connection: %v %d", err, r.status)
 			}
 		})
+	}
+}
+
+// TestWireTrailingSlash: warp takes one '/' after the last segment, so the
+// node answers these as it answers the path without it.
+func TestWireTrailingSlash(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, testConfig())
+	for _, path := range []string{"/db_state/", "/state_item_count/1000/", "/transactions/0/3/"} {
+		r := rawGet(t, s.Addr(), path)
+		_, want := s.Chain().Body(mustParse(t, strings.TrimSuffix(path, "/")))
+		if r.status != 200 || !bytes.Equal(r.body, want) || r.err != nil {
+			t.Errorf("GET %s: %d, %d bytes (%v), want 200 and the %d bytes of the path without the slash", path, r.status, len(r.body), r.err, len(want))
+		}
 	}
 }
 

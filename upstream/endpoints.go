@@ -90,17 +90,27 @@ var (
 )
 
 // ParsePath validates an origin-form path exactly as the legacy service's
-// routes do: no percent-decoding, no empty or extra segments, decimal u64
-// parameters as Rust's u64::from_str takes them (an optional '+', no other
-// sign, no spaces, no overflow), and 64 hex digits for a key (the node's
-// HashValue parser takes either case; Path sends lowercase). The query
-// string, if any, must already be removed.
+// routes do: no percent-decoding, no empty or extra segments (one trailing
+// '/' is allowed, as in warp), decimal u64 parameters as Rust's
+// u64::from_str takes them (an optional '+', no other sign, no spaces, no
+// overflow), and 64 hex digits for a key (the node's HashValue parser takes
+// either case; Path sends lowercase). The query string, if any, must
+// already be removed.
 func ParsePath(path string) (Request, error) {
 	rest, ok := strings.CutPrefix(path, "/")
 	if !ok {
 		return Request{}, fmt.Errorf("%w: %q does not start with /", ErrBadPath, path)
 	}
 	name, rest, hasArgs := strings.Cut(rest, "/")
+	// warp (src/route.rs, Route::set_unmatched_path) lets each matched
+	// segment also consume the '/' after it, so path::end() accepts
+	// "/db_state/" and "/transactions/1/2/". A second '/' leaves "/" for
+	// end() to reject, and an empty segment fails param(): one only.
+	if hasArgs && rest == "" {
+		hasArgs = false // "/db_state/"
+	} else if hasArgs {
+		rest = strings.TrimSuffix(rest, "/")
+	}
 	var req Request
 	found := false
 	for i, spec := range endpointSpec {
