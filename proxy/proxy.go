@@ -5,7 +5,6 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -153,10 +152,7 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 	spanCtx, span := p.startServerSpan(ctx)
 	// The raw request target: fasthttp's Path() is decoded and normalized,
 	// the legacy service matches raw segments.
-	target := ctx.Request.Header.RequestURI()
-	if i := bytes.IndexByte(target, '?'); i >= 0 {
-		target = target[:i]
-	}
+	target := upstream.TargetPath(string(ctx.Request.Header.RequestURI()))
 	if peer, ok := netip.AddrFromSlice(ctx.RemoteIP()); !ok || !p.access.allowed(peer) {
 		p.reject(ctx, span, fasthttp.StatusForbidden, start)
 		return
@@ -175,7 +171,7 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 		p.reject(ctx, span, fasthttp.StatusMethodNotAllowed, start)
 		return
 	}
-	req, err := upstream.ParsePath(string(target))
+	req, err := upstream.ParsePath(target)
 	switch {
 	case errors.Is(err, upstream.ErrNotFound):
 		p.reject(ctx, span, fasthttp.StatusNotFound, start)

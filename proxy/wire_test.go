@@ -274,13 +274,6 @@ func TestLocalValidation(t *testing.T) {
 			}
 		})
 	}
-	// Absolute-form targets name another host: never an open proxy.
-	for _, target := range []string{"http://169.254.169.254/latest/meta-data", "http://" + up.Addr() + "/db_state"} {
-		r := rawGet(t, px.Addr(), target)
-		if !strings.Contains(r.statusLine, " 400 ") {
-			t.Fatalf("absolute-form %s: %q, want 400", target, r.statusLine)
-		}
-	}
 	if got := totalRequests(up); got != before {
 		t.Fatalf("rejected requests reached the upstream: %d requests before, %d after", before, got)
 	}
@@ -310,6 +303,42 @@ func TestTrailingSlash(t *testing.T) {
 			}
 			if !bytes.Equal(r.body, direct.body) {
 				t.Fatalf("GET %s: sidecar body %d bytes, legacy service %d", tt.path, len(r.body), len(direct.body))
+			}
+		})
+	}
+}
+
+// TestAbsoluteForm: an absolute-form target is routed by its path, as hyper
+// does, and always to the configured upstream: the authority is ignored, so
+// the sidecar is never an open proxy.
+func TestAbsoluteForm(t *testing.T) {
+	up := startSim(t, testChain())
+	px := startProxy(t, testConfig(up.URL()))
+	tests := []struct {
+		target    string
+		status    int
+		forwarded bool
+	}{
+		{"http://169.254.169.254/db_state", 200, true},
+		{"HTTP://node:6186/transactions/0/3?x=1", 200, true},
+		{"http://169.254.169.254/latest/meta-data", 404, false},
+		{"http://node", 404, false},
+		{"http://node/transactions/1", 400, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.target, func(t *testing.T) {
+			before := totalRequests(up)
+			r := rawGet(t, px.Addr(), tt.target)
+			forwarded := totalRequests(up) != before
+			direct := rawGet(t, up.Addr(), tt.target)
+			if !strings.Contains(r.statusLine, " "+strconv.Itoa(tt.status)+" ") || r.statusLine != direct.statusLine {
+				t.Fatalf("GET %s: sidecar %q, legacy service %q, want %d", tt.target, r.statusLine, direct.statusLine, tt.status)
+			}
+			if !bytes.Equal(r.body, direct.body) {
+				t.Fatalf("GET %s: sidecar body %d bytes, legacy service %d", tt.target, len(r.body), len(direct.body))
+			}
+			if forwarded != tt.forwarded {
+				t.Fatalf("GET %s: forwarded to the upstream %v, want %v", tt.target, forwarded, tt.forwarded)
 			}
 		})
 	}

@@ -355,7 +355,7 @@ func (s *Server) respond(c *conn, req *http.Request) bool {
 		return err == nil && keep
 	}
 
-	path := requestPath(req)
+	path := upstream.TargetPath(req.RequestURI)
 	if req.Method != http.MethodGet {
 		s.stats.request(endpointLabel(path))
 		if s.cfg.EmptyMethodNotAllowed {
@@ -452,18 +452,6 @@ func (s *Server) endlessHeaders(c *conn) {
 			return
 		}
 	}
-}
-
-// requestPath returns the request's path as sent, without the query.
-func requestPath(req *http.Request) string {
-	p := req.RequestURI
-	if i := strings.IndexByte(p, '?'); i >= 0 {
-		p = p[:i]
-	}
-	if !strings.HasPrefix(p, "/") && req.URL != nil && req.URL.Host != "" {
-		p = req.URL.EscapedPath() // absolute-form request target
-	}
-	return p
 }
 
 // endpointLabel is the first path segment, as the node's latency metric labels it.

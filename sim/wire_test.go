@@ -105,6 +105,36 @@ func TestWireTrailingSlash(t *testing.T) {
 	}
 }
 
+// TestWireAbsoluteForm: hyper routes an absolute-form target by its path,
+// and an absolute-form without a path is "/".
+func TestWireAbsoluteForm(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, testConfig())
+	tests := []struct {
+		target string
+		status int
+		path   string // what the answer must equal; "" for an empty body
+	}{
+		{"http://sim/db_state", 200, "/db_state"},
+		{"HTTP://node:6186/transactions/0/3?x=1", 200, "/transactions/0/3"},
+		{"http://sim/db_state/", 200, "/db_state"},
+		{"http://sim", 404, ""},
+		{"http://sim?db_state", 404, ""},
+		{"http://sim/nope", 404, ""},
+		{"http://sim/transactions/1", 400, ""},
+	}
+	for _, tt := range tests {
+		r := rawGet(t, s.Addr(), tt.target)
+		var want []byte
+		if tt.path != "" {
+			_, want = s.Chain().Body(mustParse(t, tt.path))
+		}
+		if r.status != tt.status || !bytes.Equal(r.body, want) || r.err != nil {
+			t.Errorf("GET %s: %d, %d bytes (%v), want %d and %d bytes", tt.target, r.status, len(r.body), r.err, tt.status, len(want))
+		}
+	}
+}
+
 // One chunk per batch: every chunk but the last reaches the batch size, and
 // every chunk ends on a record boundary.
 func TestWireChunkPerBatch(t *testing.T) {

@@ -89,6 +89,48 @@ var (
 	ErrBadPath = errors.New("upstream: bad request path")
 )
 
+// TargetPath returns the path of a request target as hyper hands it to warp
+// (http::Uri::path): origin-form as sent, absolute-form ("http://h/db_state",
+// RFC 9112 §3.2.2) without its scheme and authority, and "/" for an
+// absolute-form with no path. The query is dropped. Any other form comes
+// back as it is, for ParsePath to reject.
+func TargetPath(target string) string {
+	if i := strings.IndexByte(target, '?'); i >= 0 {
+		target = target[:i]
+	}
+	if strings.HasPrefix(target, "/") {
+		return target
+	}
+	scheme, rest, ok := strings.Cut(target, "://")
+	if !ok || !isScheme(scheme) {
+		return target
+	}
+	authority, path, hasPath := strings.Cut(rest, "/")
+	if authority == "" {
+		return target // http::Uri requires an authority after a scheme
+	}
+	if !hasPath {
+		return "/"
+	}
+	return "/" + path
+}
+
+// isScheme reports whether s is a scheme as http::Uri takes one: up to 64
+// letters, digits, '+', '-' or '.'.
+func isScheme(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '+', c == '-', c == '.':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // ParsePath validates an origin-form path exactly as the legacy service's
 // routes do: no percent-decoding, no empty or extra segments (one trailing
 // '/' is allowed, as in warp), decimal u64 parameters as Rust's

@@ -86,6 +86,34 @@ func TestParsePath(t *testing.T) {
 	}
 }
 
+func TestTargetPath(t *testing.T) {
+	tests := []struct{ name, target, want string }{
+		{"origin-form", "/db_state", "/db_state"},
+		{"origin-form with query", "/transactions/1/2?x=1", "/transactions/1/2"},
+		{"absolute-form", "http://node:6186/transactions/1/2", "/transactions/1/2"},
+		{"absolute-form with query", "http://node/db_state?x=/y", "/db_state"},
+		{"scheme in any case", "HTTPS://node/db_state", "/db_state"},
+		{"other scheme", "git+ssh.x-1://node/db_state", "/db_state"},
+		{"userinfo and IPv6", "http://u:p@[::1]:6186/db_state", "/db_state"},
+		{"no path", "http://node", "/"},
+		{"no path, a query", "http://node?/db_state", "/"},
+		{"raw segments kept", "http://node/transactions/1%2F2//", "/transactions/1%2F2//"},
+		{"no authority", "http:///db_state", "http:///db_state"},
+		{"bad scheme char", "ht_tp://node/db_state", "ht_tp://node/db_state"},
+		{"empty scheme", "://node/db_state", "://node/db_state"},
+		{"authority-form", "node:6186", "node:6186"},
+		{"asterisk", "*", "*"},
+		{"empty", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := TargetPath(tt.target); got != tt.want {
+				t.Fatalf("TargetPath(%q) = %q, want %q", tt.target, got, tt.want)
+			}
+		})
+	}
+}
+
 func FuzzParsePath(f *testing.F) {
 	for _, s := range []string{"/db_state", "/transactions/1/2", "/state_range_proof/1/" + strings.Repeat("0", 64), "/x//", "/state_snapshot_chunk/+1/2/3"} {
 		f.Add(s)
