@@ -121,6 +121,54 @@ func TestDuplicateNegotiationHeaders(t *testing.T) {
 	}
 }
 
+// TestAcceptWeight: framed mode needs the media type listed with a positive,
+// valid weight (RFC 9110 §12.4.2: q=0 is "not acceptable").
+func TestAcceptWeight(t *testing.T) {
+	up := startSim(t, testChain())
+	px := startProxy(t, testConfig(up.URL()))
+	const ft = "application/vnd.backseal.frames.v1"
+	tests := []struct {
+		name   string
+		accept []string
+		framed bool
+	}{
+		{"no weight", []string{ft}, true},
+		{"q=1", []string{ft + ";q=1"}, true},
+		{"q=1.000", []string{ft + ";q=1.000"}, true},
+		{"q=0.001", []string{ft + ";q=0.001"}, true},
+		{"q=0.5 in a list", []string{"text/plain, " + ft + " ; Q = 0.5, */*;q=0.1"}, true},
+		{"media parameter before q", []string{ft + ";v=1;q=0.9"}, true},
+		{"q=0", []string{ft + ";q=0"}, false},
+		{"q=0.", []string{ft + ";q=0."}, false},
+		{"q=0.0", []string{ft + ";q=0.0"}, false},
+		{"q=0.000", []string{ft + ";q=0.000"}, false},
+		{"Q=0 with spaces", []string{ft + " ; Q = 0"}, false},
+		{"q=0 after a wildcard", []string{"*/*, " + ft + ";q=0"}, false},
+		{"invalid: q=2", []string{ft + ";q=2"}, false},
+		{"invalid: q=1.5", []string{ft + ";q=1.5"}, false},
+		{"invalid: four decimals", []string{ft + ";q=0.0001"}, false},
+		{"invalid: not a number", []string{ft + ";q=high"}, false},
+		{"invalid: empty", []string{ft + ";q="}, false},
+		{"wildcard only", []string{"application/*"}, false},
+		{"refused in one header, asked in another", []string{ft + ";q=0", ft + ";q=0.2"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var headers []string
+			for _, a := range tt.accept {
+				headers = append(headers, "Accept: "+a)
+			}
+			r := rawGet(t, px.Addr(), "/db_state", headers...)
+			if !strings.Contains(r.statusLine, " 200 ") {
+				t.Fatalf("status %q", r.statusLine)
+			}
+			if got := r.header.Get("Content-Type") == ft; got != tt.framed {
+				t.Fatalf("Accept %q: Content-Type %q, framed %v, want %v", tt.accept, r.header.Get("Content-Type"), got, tt.framed)
+			}
+		})
+	}
+}
+
 // TestStreamLimits: beyond the global and per-client limits the sidecar
 // answers 503 with Retry-After at once; beyond the upstream limit a request
 // waits for a slot, then gets 503.

@@ -181,7 +181,7 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	nameRoute(span, "GET", req)
-	framed := headerHasToken(&ctx.Request.Header, "Accept", framing.ContentType)
+	framed := accepts(&ctx.Request.Header, framing.ContentType)
 	// Trailers need a chunked body, which HTTP/1.0 does not have.
 	trailers := ctx.Request.Header.IsHTTP11() && headerHasToken(&ctx.Request.Header, "TE", "trailers")
 	if !ctx.Request.Header.IsHTTP11() && (framed || req.Endpoint.Streaming()) {
@@ -230,9 +230,60 @@ func (p *Proxy) reject(ctx *fasthttp.RequestCtx, span trace.Span, status int, st
 		"status", status, "outcome", outcomeRejected, "client", p.clientAddr(ctx), "duration_ms", msSince(start))
 }
 
+// accepts reports whether any Accept header lists mediaType with a
+// positive weight (RFC 9110 §12.4.2: q=0 is "not acceptable"). A weight
+// that is not a valid qvalue counts as not listed: framed mode changes the
+// body, so only a clear request selects it. Wildcards never do.
+func accepts(h *fasthttp.RequestHeader, mediaType string) bool {
+	for k, v := range h.All() {
+		if !strings.EqualFold(string(k), "Accept") {
+			continue
+		}
+		for elem := range strings.SplitSeq(string(v), ",") {
+			typ, params, _ := strings.Cut(elem, ";")
+			if strings.EqualFold(strings.TrimSpace(typ), mediaType) && positiveWeight(params) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// positiveWeight reports whether an Accept element's parameters carry no
+// weight (q=1) or a valid non-zero one. Spaces around ';' and '=' and the
+// case of "q" are tolerated.
+func positiveWeight(params string) bool {
+	for p := range strings.SplitSeq(params, ";") {
+		name, value, _ := strings.Cut(p, "=")
+		if !strings.EqualFold(strings.TrimSpace(name), "q") {
+			continue
+		}
+		q, ok := parseQValue(strings.TrimSpace(value))
+		return ok && q > 0
+	}
+	return true
+}
+
+// parseQValue parses an RFC 9110 qvalue, "0" ["." 0*3DIGIT] or
+// "1" ["." 0*3"0"], in thousandths.
+func parseQValue(s string) (int, bool) {
+	whole, frac, _ := strings.Cut(s, ".")
+	if (whole != "0" && whole != "1") || len(frac) > 3 {
+		return 0, false
+	}
+	q := int(whole[0]-'0') * 1000
+	for i, scale := 0, 100; i < len(frac); i, scale = i+1, scale/10 {
+		if frac[i] < '0' || frac[i] > '9' {
+			return 0, false
+		}
+		q += int(frac[i]-'0') * scale
+	}
+	return q, q <= 1000
+}
+
 // headerHasToken reports whether any instance of the named header lists
 // token among its comma-separated values (parameters ignored), so duplicate
-// headers and lists like "Accept: a, b;q=0.5" both work.
+// headers and lists like "TE: gzip, trailers" both work.
 func headerHasToken(h *fasthttp.RequestHeader, name, token string) bool {
 	for k, v := range h.All() {
 		if !strings.EqualFold(string(k), name) {
