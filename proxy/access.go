@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"crypto/tls"
 	"errors"
@@ -17,7 +18,7 @@ import (
 type access struct {
 	allow     []netip.Prefix
 	tokenFile string
-	token     atomic.Pointer[[]byte] // "Bearer <token>"; nil: no token required
+	token     atomic.Pointer[[]byte] // the bearer token; nil: no token required
 	certFile  string
 	keyFile   string
 	cert      atomic.Pointer[tls.Certificate]
@@ -46,7 +47,7 @@ func (a *access) reload() error {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("bearer_token_file: %w", err))
 		} else {
-			want := []byte("Bearer " + tok)
+			want := []byte(tok)
 			a.token.Store(&want)
 		}
 	}
@@ -87,13 +88,19 @@ func (a *access) allowed(addr netip.Addr) bool {
 	return false
 }
 
-// authorized checks an Authorization header value in constant time.
+// authorized checks an Authorization header value, comparing the token in
+// constant time. The scheme is case-insensitive and one or more spaces may
+// follow it (RFC 9110 §11.4: auth-scheme 1*SP token68).
 func (a *access) authorized(header []byte) bool {
 	want := a.token.Load()
 	if want == nil {
 		return true
 	}
-	return subtle.ConstantTimeCompare(header, *want) == 1
+	scheme, cred, ok := bytes.Cut(header, []byte(" "))
+	if !ok || !bytes.EqualFold(scheme, []byte("Bearer")) {
+		return false
+	}
+	return subtle.ConstantTimeCompare(bytes.TrimLeft(cred, " "), *want) == 1
 }
 
 // tlsConfig serves the current certificate; nil when TLS is off.

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -260,6 +261,43 @@ func TestAllowlistAndToken(t *testing.T) {
 	}
 	if got := statusOf(t, url, "rotated"); got != 200 {
 		t.Fatalf("new token after reload: %d, want 200", got)
+	}
+}
+
+// TestBearerScheme: the auth scheme is case-insensitive and may be followed
+// by several spaces (RFC 9110 §11.1, §11.4); the token itself is exact.
+func TestBearerScheme(t *testing.T) {
+	up := startSim(t, testChain())
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(tokenFile, []byte("s3cret\n"), 0o600)
+	cfg := testConfig(up.URL())
+	cfg.BearerTokenFile = tokenFile
+	px := startProxy(t, cfg)
+	tests := []struct {
+		header string
+		status int
+	}{
+		{"Bearer s3cret", 200},
+		{"bearer s3cret", 200},
+		{"BEARER s3cret", 200},
+		{"bEaReR s3cret", 200},
+		{"Bearer   s3cret", 200},
+		{"Bearer S3CRET", 401},
+		{"Bearer s3cre", 401},
+		{"Bearer s3cret x", 401},
+		{"Bearers3cret", 401},
+		{"Bearer", 401},
+		{"Bearer ", 401},
+		{"Basic s3cret", 401},
+		{"s3cret", 401},
+	}
+	for _, tt := range tests {
+		t.Run(tt.header, func(t *testing.T) {
+			r := rawGet(t, px.Addr(), "/db_state", "Authorization: "+tt.header)
+			if !strings.Contains(r.statusLine, " "+strconv.Itoa(tt.status)+" ") {
+				t.Fatalf("Authorization: %q: %q, want %d", tt.header, r.statusLine, tt.status)
+			}
+		})
 	}
 }
 
