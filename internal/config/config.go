@@ -154,15 +154,16 @@ func set(f reflect.Value, text string) error {
 		}
 		f.SetBool(b)
 	case f.CanInt():
-		n, err := strconv.ParseInt(text, 0, f.Type().Bits())
+		// Base 10, not 0: "010" is ten, and 0x10 or 1_000 are mistakes.
+		n, err := strconv.ParseInt(text, 10, f.Type().Bits())
 		if err != nil {
-			return err
+			return intError(text, err)
 		}
 		f.SetInt(n)
 	case f.CanUint():
-		n, err := strconv.ParseUint(text, 0, f.Type().Bits())
+		n, err := strconv.ParseUint(text, 10, f.Type().Bits())
 		if err != nil {
-			return err
+			return intError(text, err)
 		}
 		f.SetUint(n)
 	case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:
@@ -177,6 +178,13 @@ func set(f reflect.Value, text string) error {
 		return fmt.Errorf("unsupported setting type %s", f.Type())
 	}
 	return nil
+}
+
+func intError(text string, err error) error {
+	if errors.Is(err, strconv.ErrRange) {
+		return fmt.Errorf("%q is out of range", text)
+	}
+	return fmt.Errorf("%q must be a decimal integer", text)
 }
 
 func format(f reflect.Value) string {

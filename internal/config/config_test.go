@@ -61,6 +61,32 @@ func TestDefaultsStayWithoutInput(t *testing.T) {
 	}
 }
 
+// TestIntegersAreDecimal: a leading zero is not octal and 0x is not hex,
+// from the environment or a flag alike.
+func TestIntegersAreDecimal(t *testing.T) {
+	got, err := load(t, "", []string{"BACKSEAL_RETRIES=010", "BACKSEAL_MAX_RECORD_SIZE=0099"})
+	if err != nil || got.Retries != 10 || got.Max != 99 {
+		t.Fatalf("retries=010, max_record_size=0099: got %d, %d, %v; want 10, 99", got.Retries, got.Max, err)
+	}
+	for _, tt := range []struct {
+		env  []string
+		args []string
+		want string
+	}{
+		{[]string{"BACKSEAL_RETRIES=0x10"}, nil, `retries (from BACKSEAL_RETRIES): "0x10" must be a decimal integer`},
+		{[]string{"BACKSEAL_MAX_RECORD_SIZE=0x10"}, nil, `max_record_size (from BACKSEAL_MAX_RECORD_SIZE): "0x10" must be a decimal integer`},
+		{[]string{"BACKSEAL_RETRIES=0o7"}, nil, `"0o7" must be a decimal integer`},
+		{[]string{"BACKSEAL_RETRIES=1_000"}, nil, `"1_000" must be a decimal integer`},
+		{nil, []string{"--retries", "0b1"}, `retries (from --retries): "0b1" must be a decimal integer`},
+		{[]string{"BACKSEAL_MAX_RECORD_SIZE=4294967296"}, nil, `"4294967296" is out of range`},
+	} {
+		_, err := load(t, "", tt.env, tt.args...)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("env %q args %q: err = %v, want it to say %q", tt.env, tt.args, err, tt.want)
+		}
+	}
+}
+
 func TestErrorsNameTheKey(t *testing.T) {
 	tests := []struct {
 		name string
