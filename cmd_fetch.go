@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/backseal/backseal/client"
 )
 
@@ -164,14 +166,11 @@ func checkOutput(cmd, out string, toStdout, asJSON, keep bool, stdout, stderr io
 	return -1
 }
 
-// isTerminal reports whether w is a character device (no x/term dependency).
+// isTerminal reports whether w is a terminal. Not "a character device":
+// /dev/null is one too, and "fetch URL > /dev/null" must work.
 func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // progressLine draws one live line on a terminal, at most a few times a

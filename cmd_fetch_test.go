@@ -145,6 +145,31 @@ func TestFetchCommand(t *testing.T) {
 	})
 }
 
+// TestFetchToDevNull: /dev/null is a character device but no terminal, so
+// "backseal fetch URL > /dev/null" verifies the stream and exits 0.
+func TestFetchToDevNull(t *testing.T) {
+	st := startFetchStack(t)
+	path := "/transactions/0/300"
+	want := get(t, st.sim.URL()+path, false)
+	devNull := openDevNull(t)
+	var stderr bytes.Buffer
+	code := run([]string{"fetch", st.url(path)}, devNull, &stderr)
+	summary := fmt.Sprintf("ok: 300 records, %d bytes, xxh64 %016x", len(want), xxhash.Sum64(want))
+	if code != 0 || !strings.Contains(stderr.String(), summary) {
+		t.Fatalf("exit %d, stderr %q: want 0 and %q", code, stderr.String(), summary)
+	}
+}
+
+func openDevNull(t *testing.T) *os.File {
+	t.Helper()
+	f, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
 func TestFetchCommandFailures(t *testing.T) {
 	st := startFetchStack(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -358,6 +383,22 @@ func TestVerifyCommand(t *testing.T) {
 		code, stdout, stderr := runCmd("verify", "-o", "-", "-")
 		if code != 0 || stdout != string(want) {
 			t.Fatalf("exit %d, %d bytes on stdout\n%s", code, len(stdout), stderr)
+		}
+	})
+	t.Run("stdin to /dev/null", func(t *testing.T) {
+		verifyStdin = bytes.NewReader(framed)
+		defer func() { verifyStdin = os.Stdin }()
+		var stderr bytes.Buffer
+		if code := run([]string{"verify", "-o", "-", "-"}, openDevNull(t), &stderr); code != 0 || !strings.Contains(stderr.String(), "ok: 40 records") {
+			t.Fatalf("exit %d, want 0 and a summary\n%s", code, stderr.String())
+		}
+	})
+	t.Run("stdin from /dev/null", func(t *testing.T) {
+		verifyStdin = openDevNull(t)
+		defer func() { verifyStdin = os.Stdin }()
+		code, _, stderr := runCmd("verify", "-")
+		if code != client.ExitIntegrity || strings.Contains(stderr, "terminal") {
+			t.Fatalf("exit %d, want %d: an empty input is a damaged stream, not a terminal\n%s", code, client.ExitIntegrity, stderr)
 		}
 	})
 	t.Run("end frame failure", func(t *testing.T) {
