@@ -12,20 +12,29 @@ import (
 
 // Config is the sidecar's configuration. Every field is also a YAML key,
 // a BACKSEAL_* environment variable and a flag (see internal/config);
-// configs/backseal.yaml documents each with its default.
+// configs/backseal.yaml documents each with its default. Each field is
+// named as its key is (upstream_header_timeout: UpstreamHeaderTimeout).
+//
+// The zero Config is not usable: start from DefaultConfig. One convention
+// for "none", here and in upstream.ClientConfig: a zero count or an empty
+// value turns a feature off, and is allowed only where its help says so
+// (admin_listen, resume_attempts, upstream_retries, allow_cidrs,
+// bearer_token_file, tls_cert_file with tls_key_file, trusted_proxies).
+// Every duration and every other limit must be positive; Validate names
+// the key that is not.
 type Config struct {
 	Listen      string `yaml:"listen" help:"public listener address (the legacy paths)"`
 	Upstream    string `yaml:"upstream" help:"the legacy backup service's base URL"`
 	AdminListen string `yaml:"admin_listen" help:"admin listener address (/healthz, /readyz, /metrics); empty disables it"`
 
-	StallTimeout    time.Duration `yaml:"stall_timeout" help:"fail or resume an upstream stream that sends no byte for this long"`
-	MaxRecordSize   uint32        `yaml:"max_record_size" help:"largest legacy record accepted, in bytes"`
-	ResumeAttempts  int           `yaml:"resume_attempts" help:"upstream re-requests allowed per stream to heal a broken stream; 0 disables resume"`
-	ResumeWindow    time.Duration `yaml:"resume_window" help:"longest a heal may take, from a failure to the client's next byte (the first request counts as one); keep stall_timeout + resume_window below the client's read timeout (backup-cli: 60 s)"`
-	ResumeBackoff   time.Duration `yaml:"resume_backoff" help:"first wait before a resume; doubles per attempt"`
-	UpstreamRetries int           `yaml:"upstream_retries" help:"retries of an upstream request that got no usable response, within resume_window"`
-	UpstreamTimeout time.Duration `yaml:"upstream_header_timeout" help:"wait for the upstream's response headers, per request"`
-	CountTimeout    time.Duration `yaml:"count_timeout" help:"wait for the record-count lookups at the end of a stream"`
+	StallTimeout          time.Duration `yaml:"stall_timeout" help:"fail or resume an upstream stream that sends no byte for this long"`
+	MaxRecordSize         uint32        `yaml:"max_record_size" help:"largest legacy record accepted, in bytes"`
+	ResumeAttempts        int           `yaml:"resume_attempts" help:"upstream re-requests allowed per stream to heal a broken stream; 0 disables resume"`
+	ResumeWindow          time.Duration `yaml:"resume_window" help:"longest a heal may take, from a failure to the client's next byte (the first request counts as one); keep stall_timeout + resume_window below the client's read timeout (backup-cli: 60 s)"`
+	ResumeBackoff         time.Duration `yaml:"resume_backoff" help:"first wait before a resume; doubles per attempt"`
+	UpstreamRetries       int           `yaml:"upstream_retries" help:"retries of an upstream request that got no usable response, within resume_window; 0: none"`
+	UpstreamHeaderTimeout time.Duration `yaml:"upstream_header_timeout" help:"wait for the upstream's response headers, per request"`
+	CountTimeout          time.Duration `yaml:"count_timeout" help:"wait for the record-count lookups at the end of a stream"`
 
 	DrainTimeout       time.Duration `yaml:"drain_timeout" help:"on SIGTERM, time in-flight streams get to finish before they end as failures"`
 	ReadHeaderTimeout  time.Duration `yaml:"read_header_timeout" help:"time a client has to send its request (slow clients are cut)"`
@@ -43,34 +52,34 @@ type Config struct {
 	TLSCertFile     string   `yaml:"tls_cert_file" help:"PEM certificate for TLS on the public listener (with tls_key_file); reloaded on SIGHUP"`
 	TLSKeyFile      string   `yaml:"tls_key_file" help:"PEM private key for tls_cert_file"`
 
-	TrustedProxies []string `yaml:"trusted_proxies" help:"CIDRs whose X-Forwarded-For is believed for the logged client address"`
+	TrustedProxies []string `yaml:"trusted_proxies" help:"CIDRs whose X-Forwarded-For is believed for the logged client address (empty: none)"`
 	LogLevel       string   `yaml:"log_level" help:"debug, info, warn or error"`
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		Listen:               "0.0.0.0:6187",
-		Upstream:             "http://127.0.0.1:6186",
-		AdminListen:          "127.0.0.1:9187",
-		StallTimeout:         30 * time.Second, // below the legacy client's 60 s read timeout
-		MaxRecordSize:        64 << 20,
-		ResumeAttempts:       5,
-		ResumeWindow:         20 * time.Second, // + stall_timeout: 50 s, below backup-cli's 60 s
-		ResumeBackoff:        100 * time.Millisecond,
-		UpstreamRetries:      3,
-		UpstreamTimeout:      10 * time.Second,
-		CountTimeout:         10 * time.Second,
-		DrainTimeout:         25 * time.Second,
-		ReadHeaderTimeout:    10 * time.Second,
-		ClientWriteTimeout:   60 * time.Second, // nginx's send_timeout
-		IdleTimeout:          90 * time.Second,
-		MaxHeaderBytes:       8 << 10,
-		MaxStreams:           1024,
-		MaxStreamsPerClient:  64,
-		MaxUpstreamStreams:   48, // below the node's 64 producers, leaving it room for others
-		UpstreamQueueTimeout: 10 * time.Second,
-		LogLevel:             "info",
+		Listen:                "0.0.0.0:6187",
+		Upstream:              "http://127.0.0.1:6186",
+		AdminListen:           "127.0.0.1:9187",
+		StallTimeout:          30 * time.Second, // below the legacy client's 60 s read timeout
+		MaxRecordSize:         64 << 20,
+		ResumeAttempts:        5,
+		ResumeWindow:          20 * time.Second, // + stall_timeout: 50 s, below backup-cli's 60 s
+		ResumeBackoff:         100 * time.Millisecond,
+		UpstreamRetries:       3,
+		UpstreamHeaderTimeout: 10 * time.Second,
+		CountTimeout:          10 * time.Second,
+		DrainTimeout:          25 * time.Second,
+		ReadHeaderTimeout:     10 * time.Second,
+		ClientWriteTimeout:    60 * time.Second, // nginx's send_timeout
+		IdleTimeout:           90 * time.Second,
+		MaxHeaderBytes:        8 << 10,
+		MaxStreams:            1024,
+		MaxStreamsPerClient:   64,
+		MaxUpstreamStreams:    48, // below the node's 64 producers, leaving it room for others
+		UpstreamQueueTimeout:  10 * time.Second,
+		LogLevel:              "info",
 	}
 }
 
@@ -101,7 +110,7 @@ func (c *Config) Validate() error {
 	positive("stall_timeout", c.StallTimeout)
 	positive("resume_window", c.ResumeWindow)
 	positive("resume_backoff", c.ResumeBackoff)
-	positive("upstream_header_timeout", c.UpstreamTimeout)
+	positive("upstream_header_timeout", c.UpstreamHeaderTimeout)
 	positive("count_timeout", c.CountTimeout)
 	positive("drain_timeout", c.DrainTimeout)
 	positive("read_header_timeout", c.ReadHeaderTimeout)

@@ -158,7 +158,7 @@ func TestHealBoundedByResumeWindow(t *testing.T) {
 	pc.ResumeWindow = 500 * time.Millisecond
 	pc.ResumeAttempts = 50
 	pc.UpstreamRetries = 3
-	pc.UpstreamTimeout = 2 * time.Second // one unbounded open: 4 x 2 s
+	pc.UpstreamHeaderTimeout = 2 * time.Second // one unbounded open: 4 x 2 s
 	px := startProxy(t, pc)
 	// The stream stalls; the silent node must spare its first request, so
 	// it is armed once the stream runs (the stall is noticed 300 ms later).

@@ -66,7 +66,7 @@ func lieCases() []lieCase {
 		cases = append(cases, lieCase{name: fmt.Sprintf("%s%s", name, path), path: path, fault: f, tune: tune, want: want})
 	}
 	fewRetries := func(c *proxy.Config) { c.UpstreamRetries = 1 }
-	shortHeaderWait := func(c *proxy.Config) { c.UpstreamRetries = 1; c.UpstreamTimeout = 300 * time.Millisecond }
+	shortHeaderWait := func(c *proxy.Config) { c.UpstreamRetries = 1; c.UpstreamHeaderTimeout = 300 * time.Millisecond }
 	for _, path := range []string{"/transactions/100/400", "/state_snapshot_chunk/3000/50/300"} {
 		// A record length near 4 GiB: final, never resumed, never allocated.
 		add("hugeprefix", path, sim.Fault{Kind: sim.HugePrefix, After: 7, Count: -1}, lieWant{code: "record-too-large"}, nil)

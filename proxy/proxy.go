@@ -112,8 +112,8 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 	}
 	up, err := upstream.NewClient(upstream.ClientConfig{
 		BaseURL:       cfg.Upstream,
-		HeaderTimeout: cfg.UpstreamTimeout,
-		Retries:       orNegative(cfg.UpstreamRetries),
+		HeaderTimeout: cfg.UpstreamHeaderTimeout,
+		Retries:       cfg.UpstreamRetries,
 		UserAgent:     "backseal",
 		Logger:        log,
 		Inject: func(ctx context.Context, h http.Header) {
@@ -137,14 +137,6 @@ func (p *Proxy) CloseIdleConnections() { p.up.Close() }
 
 // ActiveStreams is the number of responses whose upstream exchange is open.
 func (p *Proxy) ActiveStreams() int64 { return p.live.count() }
-
-// orNegative maps the config's "0 = none" to the client's "negative = none".
-func orNegative(n int) int {
-	if n == 0 {
-		return -1
-	}
-	return n
-}
 
 // Handler serves the public listener.
 func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {

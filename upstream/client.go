@@ -19,7 +19,8 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 )
 
-// ClientConfig configures a Client. Zero fields take the documented defaults.
+// ClientConfig configures a Client. Zero fields take the documented defaults,
+// but for Retries, where zero means none (as in the sidecar's Config).
 type ClientConfig struct {
 	// BaseURL is the legacy service, e.g. "http://127.0.0.1:6186". Required.
 	BaseURL string
@@ -30,8 +31,8 @@ type ClientConfig struct {
 	// it is unwell. If zero, 60s is used (the legacy client's own limit).
 	HeaderTimeout time.Duration
 	// Retries is how many times a request that got no usable response (dial
-	// error, reset before any byte, 429, 502, 503, 504) is tried again. If
-	// zero, 3 is used; negative disables retries.
+	// error, reset before any byte, 429, 502, 503, 504) is tried again, within
+	// the deadline of the request's context. Zero: none.
 	Retries int
 	// RetryWaitMin and RetryWaitMax bound the backoff. If zero, 50ms and 1s.
 	RetryWaitMin, RetryWaitMax time.Duration
@@ -96,11 +97,8 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	def(&cfg.HeaderTimeout, 60*time.Second)
 	def(&cfg.RetryWaitMin, 50*time.Millisecond)
 	def(&cfg.RetryWaitMax, time.Second)
-	if cfg.Retries == 0 {
-		cfg.Retries = 3
-	}
 	if cfg.Retries < 0 {
-		cfg.Retries = 0
+		return nil, fmt.Errorf("upstream: retries %d must not be negative", cfg.Retries)
 	}
 	if cfg.MaxConns == 0 {
 		cfg.MaxConns = 128
