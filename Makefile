@@ -9,14 +9,14 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 FUZZTIME  ?= 3s
 PKGS      := ./...
 
-.PHONY: all build test vet fmt-check unit fuzz demo bench lint docker clean chaos vulncheck
+.PHONY: all build test vet fmt-check unit fuzz promtool-test demo bench lint docker clean chaos vulncheck
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
 
-test: fmt-check vet unit fuzz
+test: fmt-check vet unit fuzz promtool-test
 
 fmt-check:
 	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -38,6 +38,23 @@ fuzz:
 	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg > /tmp/backseal-fuzz.log 2>&1 || { cat /tmp/backseal-fuzz.log; exit 1; }; \
 	  done; \
 	done
+
+# The Prometheus rules in configs/prometheus/, checked and unit-tested by Prometheus's
+# own promtool (Debian: apt-get install prometheus). Without promtool it skips, unless
+# CI is set (then it fails: .ci/run installs it).
+PROMTOOL ?= promtool
+promtool-test:
+	@if ! command -v $(PROMTOOL) >/dev/null; then \
+	  case "$${CI:-}" in \
+	    ""|false|0) echo "promtool-test: skipped, no $(PROMTOOL) (apt-get install prometheus; with CI=true this fails)";; \
+	    *) echo "promtool-test: $(PROMTOOL) is not installed, and CI=$$CI: .ci/run must install prometheus"; exit 1;; \
+	  esac; \
+	else \
+	  set -ex; \
+	  $(PROMTOOL) check rules configs/prometheus/backseal.rules.yml; \
+	  $(PROMTOOL) check config configs/prometheus/prometheus.yml; \
+	  $(PROMTOOL) test rules configs/prometheus/tests/*.yml; \
+	fi
 
 # The chaos test at length (make test runs it for 3 s, longer until it has seen a heal and a reported failure): CHAOS=60s by default.
 CHAOS ?= 60s
