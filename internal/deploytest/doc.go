@@ -3,11 +3,13 @@
 // health check), the examples in configs/ (Kubernetes, systemd,
 // OpenTelemetry Collector), and end to end through real load balancers:
 // simulator → backseal → nginx or HAProxy (Debian's packages, run by the
-// test on loopback from the very files in configs/) → client.
+// test on loopback from the very files in configs/) → client. Debian's
+// Prometheus, run from configs/prometheus/, scrapes a sidecar during a
+// silent truncation and must store it, load the rules and fire the alerts.
 //
-// The tests that run nginx, haproxy or systemd-analyze skip when it is not
-// installed, unless CI is set, in which case they fail: .ci/run installs
-// them (internal/testkit/program).
+// The tests that run nginx, haproxy, prometheus, promtool or
+// systemd-analyze skip when it is not installed, unless CI is set, in which
+// case they fail: .ci/run installs them (internal/testkit/program).
 //
 //	go test -v -run TestBalancers ./internal/deploytest
 //
