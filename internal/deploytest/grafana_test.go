@@ -70,7 +70,23 @@ var grafanaBuiltins = map[string]string{"__rate_interval": "1m", "__interval": "
 // ids, panels on the 24-column grid, every query on the datasource
 // variable), every panel's PromQL parses with Prometheus's own parser
 // (promtool), and every metric a panel uses is one a running sidecar exports.
+// (TestPrometheus also runs every query against a live Prometheus.)
 func TestGrafanaDashboard(t *testing.T) {
+	exprs := dashboardQueries(t)
+	t.Run("metrics exported", func(t *testing.T) {
+		checkMetricNames(t, exportedMetrics(t), nil, exprs)
+	})
+	t.Run("promql parses", func(t *testing.T) {
+		promtoolCheckExprs(t, exprs)
+	})
+}
+
+// dashboardQueries reads the dashboard, checks its structure, and returns
+// its PromQL by where it is (a panel's query, a variable's selector), with
+// Grafana's variables replaced: template variables by a regex matching all,
+// interval variables by a duration.
+func dashboardQueries(t testing.TB) map[string]string {
+	t.Helper()
 	var d dashboard
 	if err := json.Unmarshal([]byte(readRepoFile(t, grafanaDashboard)), &d); err != nil {
 		t.Fatalf("%s: %v", grafanaDashboard, err)
@@ -152,11 +168,5 @@ func TestGrafanaDashboard(t *testing.T) {
 	if queries == 0 {
 		t.Fatal("no panel queries")
 	}
-
-	t.Run("metrics exported", func(t *testing.T) {
-		checkMetricNames(t, exportedMetrics(t), nil, exprs)
-	})
-	t.Run("promql parses", func(t *testing.T) {
-		promtoolCheckExprs(t, exprs)
-	})
+	return exprs
 }

@@ -63,6 +63,27 @@ func TestPrometheus(t *testing.T) {
 	instance := px.AdminAddr()
 	prom.waitAlert(t, "BacksealTruncationCaught", map[string]string{"instance": instance, "severity": "warning"})
 	prom.waitAlert(t, "BacksealStreamFailed", map[string]string{"instance": instance, "outcome": "truncated", "severity": "page"})
+
+	// Every dashboard query runs, and the overview shows the event: the
+	// two alerts, the truncation caught and the failed response.
+	queries := dashboardQueries(t)
+	for where, q := range queries {
+		if _, err := prom.query(q); err != nil {
+			t.Errorf("%s: %v", where, err)
+		}
+	}
+	for title, min := range map[string]float64{"Backseal alerts firing": 2, "Truncations caught": 1, "Failed responses to clients": 1} {
+		n := 0
+		for where, q := range queries {
+			if strings.Contains(where, strconv.Quote(title)) {
+				prom.waitValue(t, q, min)
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("dashboard: %d queries in panels titled %q, want 1", n, title)
+		}
+	}
 }
 
 // promServer is a Prometheus the test started.
