@@ -16,6 +16,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/backseal/backseal/internal/testkit/program"
 	"github.com/backseal/backseal/sim"
 )
 
@@ -31,7 +32,7 @@ const (
 // runs, store the caught truncation, load every shipped rule with health
 // ok, and fire the truncation and failed-stream alerts for that one event.
 func TestPrometheus(t *testing.T) {
-	bin := need(t, "prometheus")
+	bin := program.Need(t, "prometheus", "prometheus")
 	up := startSim(t)
 	px := startSidecar(t, up.URL())
 	prom := startPrometheus(t, bin, px.AdminAddr())

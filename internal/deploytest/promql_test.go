@@ -16,9 +16,10 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/backseal/backseal/internal/promtest"
 	"github.com/backseal/backseal/internal/testkit"
+	"github.com/backseal/backseal/internal/testkit/program"
 	"github.com/backseal/backseal/sim"
-	"github.com/backseal/backseal/telemetry/promtest"
 )
 
 // Series Prometheus makes itself, which no exposition holds.
@@ -215,7 +216,7 @@ func TestRulesUseExportedMetrics(t *testing.T) {
 // promtool check rules on a temporary file holding each as a recording rule.
 func promtoolCheckExprs(t *testing.T, exprs map[string]string) {
 	t.Helper()
-	bin := need(t, "promtool")
+	bin := program.Need(t, "promtool", "prometheus")
 	type rule struct {
 		Record string `yaml:"record"`
 		Expr   string `yaml:"expr"`
