@@ -49,7 +49,8 @@ type result struct {
 	err     error
 }
 
-func get(t *testing.T, url string, mode clientMode) result {
+// do sends GET url as a client of mode asks, on a connection of its own.
+func do(t *testing.T, url string, mode clientMode) (*http.Response, error) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
@@ -61,8 +62,12 @@ func get(t *testing.T, url string, mode clientMode) result {
 	case modeTrailers:
 		req.Header.Set("TE", "trailers")
 	}
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := client.Do(req)
+	return (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
+}
+
+func get(t *testing.T, url string, mode clientMode) result {
+	t.Helper()
+	resp, err := do(t, url, mode)
 	if err != nil {
 		return result{err: err}
 	}

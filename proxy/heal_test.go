@@ -33,17 +33,7 @@ type ending struct {
 
 func fetch(t *testing.T, url string, mode clientMode) ending {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	switch mode {
-	case modeFramed:
-		req.Header.Set("Accept", framing.ContentType)
-	case modeTrailers:
-		req.Header.Set("TE", "trailers")
-	}
-	resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
+	resp, err := do(t, url, mode)
 	if err != nil {
 		return ending{transport: err}
 	}
