@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -18,10 +18,6 @@ import (
 	"github.com/backseal/backseal/client"
 )
 
-func init() {
-	register("fetch", "fetch a framed stream through the sidecar and verify it", runFetch)
-}
-
 // exitCodesHelp is the exit status table of fetch and verify, for -h.
 const exitCodesHelp = `exit status:
   0    the stream verified and is complete
@@ -33,7 +29,10 @@ const exitCodesHelp = `exit status:
   130  interrupted (Ctrl-C); temporary files are removed
 `
 
-func runFetch(args []string, stdout, stderr io.Writer) int {
+// Fetch fetches a framed stream through the sidecar, verifies it and writes
+// the payload; its exit status is one of the client.Exit* codes.
+func Fetch(env Env, args []string) int {
+	stdout, stderr := env.Stdout, env.Stderr
 	fs := flag.NewFlagSet("fetch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -99,7 +98,7 @@ flags:
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	c := &client.Client{ConnectTimeout: connect, StallTimeout: stall, UserAgent: "backseal-fetch/" + buildVersion(), BearerToken: bearer}
+	c := &client.Client{ConnectTimeout: connect, StallTimeout: stall, UserAgent: "backseal-fetch/" + env.Version, BearerToken: bearer}
 	defer c.CloseIdleConnections()
 	var prog *progressLine
 	if isTerminal(stderr) {

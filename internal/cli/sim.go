@@ -1,11 +1,10 @@
-package main
+package cli
 
 import (
 	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -16,11 +15,9 @@ import (
 	"github.com/backseal/backseal/sim"
 )
 
-func init() {
-	register("sim", "run the legacy backup service simulator", runSim)
-}
-
-func runSim(args []string, stdout, stderr io.Writer) int {
+// Sim runs the legacy backup service simulator until SIGTERM or SIGINT.
+func Sim(env Env, args []string) int {
+	stderr := env.Stderr
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {

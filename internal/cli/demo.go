@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -20,14 +20,13 @@ import (
 	"github.com/backseal/backseal/upstream"
 )
 
-func init() {
-	register("demo", "simulator + sidecar + verified fetch, showing a truncation caught", runDemo)
-}
-
 // demoPath is the request the demo makes: 2,000 transactions, all committed.
 const demoPath = "/transactions/1000/2000"
 
-func runDemo(args []string, stdout, stderr io.Writer) int {
+// Demo runs what `make demo` runs: simulator, sidecar and a verified fetch on
+// loopback, showing a silent truncation caught and healed.
+func Demo(env Env, args []string) int {
+	stdout, stderr := env.Stdout, env.Stderr
 	fs := flag.NewFlagSet("backseal demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	verbose := fs.Bool("v", false, "show the sidecar's JSON log lines")

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -17,11 +17,9 @@ import (
 	"github.com/backseal/backseal/telemetry"
 )
 
-func init() {
-	register("serve", "run the validating, reframing sidecar proxy", runServe)
-}
-
-func runServe(args []string, stdout, stderr io.Writer) int {
+// Serve runs the sidecar until SIGTERM or SIGINT, then drains.
+func Serve(env Env, args []string) int {
+	stderr := env.Stderr
 	fs := flag.NewFlagSet("backseal serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {

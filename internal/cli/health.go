@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"errors"
@@ -10,14 +10,11 @@ import (
 	"time"
 )
 
-func init() {
-	register("health", "GET a URL; exit 0 on 200, else 1 (container health checks)", runHealth)
-}
-
-// runHealth is the container HEALTHCHECK: the runtime image has no shell and
+// Health is the container HEALTHCHECK: the runtime image has no shell and
 // no curl, so the binary checks itself. Exit status as Docker reads it:
 // 0 healthy, 1 unhealthy; 2 for a usage error.
-func runHealth(args []string, stdout, stderr io.Writer) int {
+func Health(env Env, args []string) int {
+	stdout, stderr := env.Stdout, env.Stderr
 	fs := flag.NewFlagSet("backseal health", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	timeout := fs.Duration("timeout", 3*time.Second, "give up after this long (connect, headers and body)")

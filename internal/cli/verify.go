@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -12,14 +12,13 @@ import (
 	"github.com/backseal/backseal/client"
 )
 
-func init() {
-	register("verify", "verify a saved framed stream offline", runVerify)
-}
-
 // verifyStdin is verify's input for "-"; tests replace it.
 var verifyStdin io.Reader = os.Stdin
 
-func runVerify(args []string, stdout, stderr io.Writer) int {
+// Verify checks a saved framed stream offline, as Fetch checks one as it
+// arrives; same exit statuses.
+func Verify(env Env, args []string) int {
+	stdout, stderr := env.Stdout, env.Stderr
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
