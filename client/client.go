@@ -10,7 +10,7 @@
 // framed stream. WriteFile makes an output file appear only on success.
 //
 // Errors fall in classes, each tested with errors.Is or errors.As and mapped
-// to an exit status by ExitCode:
+// to an exit status by ExitCode (ExitCodes says what each status means):
 //
 //	ErrIntegrity           the stream is damaged (wraps framing.ErrChecksum, ...)   ExitIntegrity
 //	*framing.StreamError   the stream verified; its end frame reports a failure   ExitStream

@@ -5,38 +5,74 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/backseal/backseal/framing"
 )
 
 // Exit statuses of backseal fetch and backseal verify; ExitCode maps an
-// error of this package to one of them.
+// error of this package to one of them. ExitCodes says what each one means.
 const (
-	// ExitOK: the stream verified and is complete.
-	ExitOK = 0
-	// ExitLocal: a local I/O error: reading the input file, writing the
-	// payload (disk full, closed pipe), creating or renaming the output.
-	ExitLocal = 1
-	// ExitUsage: bad flags or arguments, or the sidecar rejected the request
-	// (HTTP 4xx: not a backup endpoint, bad parameters, not GET).
-	ExitUsage = 2
-	// ExitTransport: no usable answer: connecting failed or timed out, the
-	// connection was cut or reset, nothing arrived for the stall timeout, the
-	// sidecar answered 5xx without a framed body, or the answer is not a
-	// framed stream (the URL is not the sidecar).
-	ExitTransport = 3
-	// ExitStream: the stream verified, and its end frame reports a failure
-	// (truncated, upstream-aborted, upstream-status, ...). The payload before
-	// it is correct but incomplete.
-	ExitStream = 4
-	// ExitIntegrity: the stream failed verification: damaged, truncated,
-	// reordered or spliced frames, data after the end frame, or records that
-	// disagree with the end frame.
-	ExitIntegrity = 5
-	// ExitInterrupted: the context was canceled (Ctrl-C).
+	ExitOK          = 0
+	ExitLocal       = 1
+	ExitUsage       = 2
+	ExitTransport   = 3
+	ExitStream      = 4
+	ExitIntegrity   = 5
 	ExitInterrupted = 130
 )
+
+// ExitStatus describes one exit status of backseal fetch and backseal verify.
+type ExitStatus struct {
+	Code    int
+	Name    string // a word or two, as in "FAILED (exit 4, stream failure)"
+	Meaning string // one line, as -h prints it
+	Detail  string // the full meaning, as the README's table gives it (Markdown)
+}
+
+// ExitCodes is the one table of exit statuses, by code. backseal fetch -h
+// and verify -h print it, and the README's table is generated from it
+// (go test ./client -run TestREADMEExitCodes -update).
+var ExitCodes = []ExitStatus{
+	{ExitOK, "ok",
+		"the stream verified and is complete",
+		"the stream verified and is complete"},
+	{ExitLocal, "local I/O",
+		"local I/O error: reading the input, writing or renaming the output",
+		"local I/O error: reading the input, writing, syncing or renaming the output (disk full, closed pipe)"},
+	{ExitUsage, "usage",
+		"usage error, or the sidecar rejected the request (HTTP 4xx)",
+		"usage error, or the sidecar rejected the request (HTTP 4xx: not a backup endpoint, bad parameter)"},
+	{ExitTransport, "transport",
+		"transport: connect failed or timed out, connection cut, stall, HTTP 5xx, not a framed answer",
+		"transport: connecting failed or timed out, the connection was cut or reset, the stall timeout passed, " +
+			"HTTP 5xx without a framed body (502/503: the sidecar's text is printed), " +
+			"or an answer that is not framed (the URL is not the sidecar)"},
+	{ExitStream, "stream failure",
+		"the stream verified and its end frame reports a failure (code and message printed)",
+		"the stream verified and its end frame reports a failure (`truncated`, `upstream-aborted`, " +
+			"`upstream-status` for a node's 500, ...): the code and message are printed; " +
+			"the bytes before it are correct but incomplete"},
+	{ExitIntegrity, "integrity",
+		"integrity: the stream is damaged (checksum, sequence, truncation, trailing data, records)",
+		"integrity: the stream is damaged (checksum, sequence, truncation, data after the end frame, " +
+			"splices from another stream, records that disagree with the end frame)"},
+	{ExitInterrupted, "interrupted",
+		"interrupted (Ctrl-C); temporary files are removed",
+		"interrupted (Ctrl-C, SIGTERM); temporary files are removed"},
+}
+
+// ExitName returns the Name of code in ExitCodes, or the number for a code
+// not in the table.
+func ExitName(code int) string {
+	for _, st := range ExitCodes {
+		if st.Code == code {
+			return st.Name
+		}
+	}
+	return strconv.Itoa(code)
+}
 
 // Error classes. Every error Fetch, Verify and WriteFile return matches one
 // of them with errors.Is, is or wraps a *framing.StreamError (errors.As), or
