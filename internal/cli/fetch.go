@@ -19,18 +19,17 @@ import (
 )
 
 // exitCodesHelp is the exit status table of fetch and verify, for -h.
-const exitCodesHelp = `exit status:
-  0    the stream verified and is complete
-  1    local I/O error: reading the input, writing or renaming the output
-  2    usage error, or the sidecar rejected the request (HTTP 4xx)
-  3    transport: connect failed or timed out, connection cut, stall, HTTP 5xx, not a framed answer
-  4    the stream verified and its end frame reports a failure (code and message printed)
-  5    integrity: the stream is damaged (checksum, sequence, truncation, trailing data, records)
-  130  interrupted (Ctrl-C); temporary files are removed
-`
+func exitCodesHelp() string {
+	var b strings.Builder
+	b.WriteString("exit status:\n")
+	for _, st := range client.ExitCodes {
+		fmt.Fprintf(&b, "  %-4d %s\n", st.Code, st.Meaning)
+	}
+	return b.String()
+}
 
 // Fetch fetches a framed stream through the sidecar, verifies it and writes
-// the payload; its exit status is one of the client.Exit* codes.
+// the payload; its exit status is one of client.ExitCodes.
 func Fetch(env Env, args []string) int {
 	stdout, stderr := env.Stdout, env.Stderr
 	fs := flag.NewFlagSet("fetch", flag.ContinueOnError)
@@ -51,7 +50,7 @@ the stream arrives.
 flags:
 `)
 		fs.PrintDefaults()
-		fmt.Fprint(stderr, "\n"+exitCodesHelp)
+		fmt.Fprint(stderr, "\n"+exitCodesHelp())
 	}
 	var (
 		out     string
@@ -278,7 +277,7 @@ func reportOutcome(a reportArgs, sum client.Summary, err error, stdout, stderr i
 	if err == nil {
 		fmt.Fprintf(stderr, "%sok: %s%s\n", prefix, line, where)
 	} else {
-		fmt.Fprintf(stderr, "%sFAILED (exit %d, %s): %s verified%s\n", prefix, code, exitName(code), line, where)
+		fmt.Fprintf(stderr, "%sFAILED (exit %d, %s): %s verified%s\n", prefix, code, client.ExitName(code), line, where)
 	}
 	if a.asJSON {
 		r := jsonReport{OK: err == nil, ExitCode: code, URL: a.url, Input: a.in, Partial: partial,
@@ -292,24 +291,6 @@ func reportOutcome(a reportArgs, sum client.Summary, err error, stdout, stderr i
 		fmt.Fprintf(stdout, "%s\n", b)
 	}
 	return code
-}
-
-func exitName(code int) string {
-	switch code {
-	case client.ExitLocal:
-		return "local I/O"
-	case client.ExitUsage:
-		return "usage"
-	case client.ExitTransport:
-		return "transport"
-	case client.ExitStream:
-		return "stream failure"
-	case client.ExitIntegrity:
-		return "integrity"
-	case client.ExitInterrupted:
-		return "interrupted"
-	}
-	return strings.TrimSpace(fmt.Sprint(code))
 }
 
 func fileExists(name string) bool {

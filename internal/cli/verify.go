@@ -32,7 +32,7 @@ only when the whole stream verified; with -o -, to stdout as it verifies.
 flags:
 `)
 		fs.PrintDefaults()
-		fmt.Fprint(stderr, "\n"+exitCodesHelp)
+		fmt.Fprint(stderr, "\n"+exitCodesHelp())
 	}
 	var (
 		out    string
