@@ -13,6 +13,9 @@ import (
 	"github.com/backseal/backseal/upstream"
 )
 
+// benchRead is the read size the hot-path benchmarks feed forward.
+const benchRead = 128 << 10
+
 // newBenchStream is a stream with everything forward needs and nothing else:
 // validation, hashing and framing, without sockets.
 func newBenchStream(framed bool) *stream {
@@ -46,13 +49,13 @@ func recordStream(size int) []byte {
 //	go test -run '^$' -bench Forward -benchmem ./proxy
 func BenchmarkForward(b *testing.B) {
 	data := recordStream(8 << 20)
-	buf := make([]byte, copyBufferCap)
+	buf := make([]byte, bufferCap(benchRead))
 	run := func(b *testing.B, each func(lo, hi int)) {
 		b.SetBytes(int64(len(data)))
 		b.ReportAllocs()
 		for b.Loop() {
-			for off := 0; off < len(data); off += copyBufferSize {
-				n := copy(buf[readOffset:readOffset+copyBufferSize], data[off:])
+			for off := 0; off < len(data); off += benchRead {
+				n := copy(buf[readOffset:readOffset+benchRead], data[off:])
 				each(readOffset, readOffset+n)
 			}
 		}
@@ -89,7 +92,7 @@ func BenchmarkForward(b *testing.B) {
 // TestForwardAllocatesNothing: no allocation per chunk in steady state.
 func TestForwardAllocatesNothing(t *testing.T) {
 	data := recordStream(1 << 20)
-	buf := make([]byte, copyBufferCap)
+	buf := make([]byte, bufferCap(benchRead))
 	for _, framed := range []bool{false, true} {
 		s := newBenchStream(framed)
 		var out emitter = fasthttpSink{w: io.Discard}
@@ -99,7 +102,7 @@ func TestForwardAllocatesNothing(t *testing.T) {
 		}
 		off := 0
 		allocs := testing.AllocsPerRun(50, func() {
-			n := copy(buf[readOffset:readOffset+copyBufferSize], data[off%len(data):])
+			n := copy(buf[readOffset:readOffset+benchRead], data[off%len(data):])
 			off += n
 			if err := s.forward(buf, readOffset, readOffset+n, out); err != nil {
 				t.Fatal(err)

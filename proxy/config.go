@@ -44,6 +44,7 @@ type Config struct {
 
 	MaxStreams           int           `yaml:"max_streams" help:"concurrent requests the sidecar serves; beyond it, 503 with Retry-After"`
 	MaxStreamsPerClient  int           `yaml:"max_streams_per_client" help:"concurrent requests one client address may hold; beyond it, 503 with Retry-After"`
+	BufferBudget         int           `yaml:"buffer_budget" help:"bytes of copy buffers all streams share: each gets the largest read buffer (512 KiB down to 16 KiB) the budget has room for, and the smallest when it has none"`
 	MaxUpstreamStreams   int           `yaml:"max_upstream_streams" help:"concurrent streams sent to the node (it runs 64 producers); others queue"`
 	UpstreamQueueTimeout time.Duration `yaml:"upstream_queue_timeout" help:"how long a request waits for an upstream stream slot before 503"`
 
@@ -77,7 +78,8 @@ func DefaultConfig() Config {
 		MaxHeaderBytes:        8 << 10,
 		MaxStreams:            1024,
 		MaxStreamsPerClient:   64,
-		MaxUpstreamStreams:    48, // below the node's 64 producers, leaving it room for others
+		BufferBudget:          32 << 20, // 64 streams at 512 KiB reads
+		MaxUpstreamStreams:    48,       // below the node's 64 producers, leaving it room for others
 		UpstreamQueueTimeout:  10 * time.Second,
 		LogLevel:              "info",
 	}
@@ -146,6 +148,7 @@ func (c *Config) Validate() error {
 	atLeastOne("max_streams", c.MaxStreams)
 	atLeastOne("max_streams_per_client", c.MaxStreamsPerClient)
 	atLeastOne("max_upstream_streams", c.MaxUpstreamStreams)
+	atLeastOne("buffer_budget", c.BufferBudget)
 	positive("upstream_queue_timeout", c.UpstreamQueueTimeout)
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		bad("tls_cert_file", "tls_cert_file and tls_key_file go together")

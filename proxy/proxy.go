@@ -56,11 +56,11 @@ type Proxy struct {
 
 	// streams is canceled, with errShutdown as cause, when the drain
 	// deadline passes: every stream still running then ends as a failure.
-	streams    context.Context
-	stopAll    context.CancelCauseFunc
-	draining   atomic.Bool
-	live       liveStreams
-	copyBuffer sync.Pool
+	streams  context.Context
+	stopAll  context.CancelCauseFunc
+	draining atomic.Bool
+	live     liveStreams
+	buffers  *copyBuffers
 
 	// handoffs holds the streams whose connection fasthttp is to hand over
 	// (Hijack), by connection, until it does. If it cannot, the handler
@@ -71,16 +71,13 @@ type Proxy struct {
 	metricsHandler fasthttp.RequestHandler
 }
 
-// copyBufferSize is the upstream read size: large reads keep syscalls and
-// chunk headers few; the pool keeps memory per stream at one buffer. Reads
-// land at readOffset, leaving room for a frame header before them and a
-// check after, so framed mode needs no second buffer; and room for a carried
-// partial length prefix just before them.
+// Upstream reads land at readOffset in a stream's copy buffer (buffers.go),
+// leaving room for a chunk size line and a frame header before them and a
+// check after, so framed mode needs no second buffer; and room for a
+// carried partial length prefix just before them.
 const (
-	copyBufferSize = 128 << 10
-	readOffset     = chunkRoom + framing.FrameHeaderSize + prefixCarry
-	copyBufferCap  = readOffset + copyBufferSize + framing.CheckSize + chunkTail
-	prefixCarry    = upstream.PrefixSize - 1 // the most of a length prefix a read can end inside
+	readOffset  = chunkRoom + framing.FrameHeaderSize + prefixCarry
+	prefixCarry = upstream.PrefixSize - 1 // the most of a length prefix a read can end inside
 )
 
 // legacyClientReadTimeout is how long backup-cli waits for headers and
@@ -128,7 +125,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 		p.trusted = append(p.trusted, netip.MustParsePrefix(cidr))
 	}
 	p.streams, p.stopAll = context.WithCancelCause(context.Background())
-	p.copyBuffer.New = func() any { b := make([]byte, copyBufferCap); return &b }
+	p.buffers = newCopyBuffers(int64(cfg.BufferBudget))
 	return p, nil
 }
 

@@ -85,9 +85,9 @@ type emitter interface {
 // failed for good. It returns the stream's outcome (nil: complete) and,
 // separately, an error writing to the client, which ends everything.
 func (s *stream) pump(out emitter) (outcome *framing.StreamError, clientErr error) {
-	bufp := s.p.copyBuffer.Get().(*[]byte)
-	defer s.p.copyBuffer.Put(bufp)
-	buf := *bufp
+	lent := s.p.buffers.get()
+	defer s.p.buffers.put(lent)
+	buf := *lent.buf
 	for {
 		a := s.cur.Load()
 		failure, clientErr := s.copyAttempt(a, buf, out)
@@ -116,7 +116,7 @@ func (s *stream) copyAttempt(a *attempt, buf []byte, out emitter) (failure *fram
 	body := a.resp.Body
 	for {
 		s.readingSince.Store(time.Now().UnixNano())
-		n, rerr := body.Read(buf[readOffset : readOffset+copyBufferSize])
+		n, rerr := body.Read(buf[readOffset : len(buf)-framing.CheckSize-chunkTail])
 		s.readingSince.Store(0)
 		if n > 0 {
 			a.read += uint64(n)
