@@ -64,7 +64,7 @@ type Proxy struct {
 
 	// handoffs holds the streams whose connection fasthttp is to hand over
 	// (Hijack), by connection, until it does. If it cannot, the handler
-	// never runs and connClosed releases the stream.
+	// never runs and connState releases the stream.
 	handoffs sync.Map
 
 	metricsOnce    sync.Once
