@@ -33,11 +33,14 @@ type fetchStack struct {
 	proxy *proxy.Server
 }
 
-func startFetchStack(t *testing.T) fetchStack {
+func startFetchStack(t *testing.T, tune ...func(*proxy.Config)) fetchStack {
 	t.Helper()
 	up := testkit.StartSim(t, testkit.Chain())
 	pc := testkit.ProxyConfig(up.URL())
 	pc.AdminListen = ""
+	for _, f := range tune {
+		f(&pc)
+	}
 	return fetchStack{sim: up, proxy: testkit.StartProxy(t, pc, nil)}
 }
 
@@ -436,7 +439,8 @@ func frameSpans(t *testing.T, b []byte) [][2]int {
 // status and leave no FILE, and the intact stream must give the payload a
 // direct fetch from the simulator gives.
 func TestVerifyDamage(t *testing.T) {
-	st := startFetchStack(t)
+	// Reads of at most 16 KiB, so the stream spans many frames.
+	st := startFetchStack(t, func(c *proxy.Config) { c.BufferBudget = 1 })
 	path := "/transactions/0/500"
 	want := get(t, st.sim.URL()+path, false)
 	a := get(t, st.url(path), true)
