@@ -3,9 +3,10 @@ package proxy
 import (
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/backseal/backseal/framing"
 	"github.com/backseal/backseal/telemetry"
-	"go.opentelemetry.io/otel/attribute"
 )
 
 // finish reports the stream's end once: the log line, the metrics and the

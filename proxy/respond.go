@@ -10,9 +10,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/backseal/backseal/framing"
 	"github.com/backseal/backseal/telemetry"
-	"github.com/valyala/fasthttp"
 )
 
 // respond sets the response head and hands the body to fasthttp.

@@ -7,12 +7,13 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/backseal/backseal/framing"
-	"github.com/backseal/backseal/telemetry"
-	"github.com/backseal/backseal/upstream"
 	"github.com/cespare/xxhash/v2"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/backseal/backseal/framing"
+	"github.com/backseal/backseal/telemetry"
+	"github.com/backseal/backseal/upstream"
 )
 
 // refusedStart recognises a node that refuses a stream's start: 200, then
