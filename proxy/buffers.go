@@ -49,15 +49,16 @@ func (c copyBuffer) readSize() int { return readSizes[c.tier] }
 
 // get lends the largest buffer the budget has room for, or the smallest.
 func (b *copyBuffers) get() copyBuffer {
-	last := len(readSizes) - 1
-	for tier := range readSizes {
+	tier := 0
+	for ; tier < len(readSizes)-1; tier++ {
 		c := int64(bufferCap(readSizes[tier]))
-		if b.used.Add(c) <= b.budget || tier == last {
+		if b.used.Add(c) <= b.budget {
 			return copyBuffer{buf: b.pools[tier].Get().(*[]byte), tier: tier}
 		}
 		b.used.Add(-c)
 	}
-	panic("unreachable")
+	b.used.Add(int64(bufferCap(readSizes[tier]))) // the smallest, whatever the budget
+	return copyBuffer{buf: b.pools[tier].Get().(*[]byte), tier: tier}
 }
 
 func (b *copyBuffers) put(c copyBuffer) {

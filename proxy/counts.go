@@ -149,17 +149,17 @@ func (c *countLookup) wait(ctx context.Context, timeout time.Duration) (upstream
 	return c.db, c.items, c.err
 }
 
-// refresh re-reads /db_state, within timeout, and returns the counts the
-// newest answer gives. Where the node cannot be asked, the stale counts
-// come back with the error.
+// refresh re-reads /db_state and returns the counts the newest answer
+// gives, all within timeout (the first lookup's wait included). Where the
+// node cannot be asked, the stale counts come back with the error.
 func (c *countLookup) refresh(ctx context.Context, timeout time.Duration) (upstream.DBStateValue, uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	if _, _, err := c.wait(ctx, timeout); err != nil && !errors.Is(err, upstream.ErrUnavailable) {
 		return upstream.DBStateValue{}, 0, err
 	}
 	if c.needDB {
-		ctx, cancel := context.WithTimeout(ctx, timeout)
 		db, err := c.fetchDB(ctx)
-		cancel()
 		c.merge(db, err)
 		if err != nil {
 			c.mu.Lock()

@@ -71,39 +71,42 @@ func fetch(t *testing.T, url string, mode clientMode) ending {
 // range's end, while C moves past the end. With the C of the open the
 // short stream would pass as complete (the node may end short past C);
 // read again, C says every record is certified: truncated, and resumed
-// with the fresh C.
+// with the fresh C. An abort there is resumed the same way: Continuation
+// refuses a start past the old C, so it too needs the C of now.
 func TestCountsReadAgainWhenShort(t *testing.T) {
 	cfg := testChain()
 	cfg.BatchSize = 1                    // every record flushed: the drop loses none that were appended
 	const path = "/transactions/2990/14" // versions 2990..3003: C = 3000, 3 pre-committed
-	for _, mode := range allModes {
-		t.Run(string(mode), func(t *testing.T) {
-			up := startSim(t, cfg)
-			pc := testConfig(up.URL())
-			pc.StallTimeout = 10 * time.Second
-			px := startProxy(t, pc)
-			up.SetFaults(
-				sim.Fault{Kind: sim.Stall, After: 3, Count: 1, Stall: 300 * time.Millisecond, Endpoint: "transactions"},
-				sim.Fault{Kind: sim.Drop, After: 12, Count: 1, Endpoint: "transactions"}, // up to 3001, past the old C
-			)
-			done := make(chan ending, 1)
-			go func() { done <- fetch(t, "http://"+px.Addr()+path, mode) }()
-			waitFor(t, 20*time.Second, "the count lookup at the open", func() bool { return up.Stats().Requests["db_state"] >= 1 })
-			if _, err := up.Advance(10, 0); err != nil { // C = 3010: the whole range is committed
-				t.Fatal(err)
-			}
-			o := <-done
-			_, want := up.Chain().Body(mustParse(t, path))
-			if o.code != "" || o.cut || o.transport != nil {
-				t.Fatalf("not healed: code %q %q, cut %v, %v", o.code, o.msg, o.cut, o.transport)
-			}
-			if !bytes.Equal(o.body, want) {
-				t.Fatalf("SILENT TRUNCATION: %d bytes, the complete range has %d", len(o.body), len(want))
-			}
-			if got := up.Stats().Requests["transactions"]; got != 2 {
-				t.Errorf("%d transactions requests, want 2 (the stream and its resume)", got)
-			}
-		})
+	for _, kind := range []sim.FaultKind{sim.Drop, sim.Abort} {
+		for _, mode := range allModes {
+			t.Run(string(kind)+"/"+string(mode), func(t *testing.T) {
+				up := startSim(t, cfg)
+				pc := testConfig(up.URL())
+				pc.StallTimeout = 10 * time.Second
+				px := startProxy(t, pc)
+				up.SetFaults(
+					sim.Fault{Kind: sim.Stall, After: 3, Count: 1, Stall: 300 * time.Millisecond, Endpoint: "transactions"},
+					sim.Fault{Kind: kind, After: 12, Count: 1, Endpoint: "transactions"}, // up to 3001, past the old C
+				)
+				done := make(chan ending, 1)
+				go func() { done <- fetch(t, "http://"+px.Addr()+path, mode) }()
+				waitFor(t, 20*time.Second, "the count lookup at the open", func() bool { return up.Stats().Requests["db_state"] >= 1 })
+				if _, err := up.Advance(10, 0); err != nil { // C = 3010: the whole range is committed
+					t.Fatal(err)
+				}
+				o := <-done
+				_, want := up.Chain().Body(mustParse(t, path))
+				if o.code != "" || o.cut || o.transport != nil {
+					t.Fatalf("not healed: code %q %q, cut %v, %v", o.code, o.msg, o.cut, o.transport)
+				}
+				if !bytes.Equal(o.body, want) {
+					t.Fatalf("SILENT TRUNCATION: %d bytes, the complete range has %d", len(o.body), len(want))
+				}
+				if got := up.Stats().Requests["transactions"]; got != 2 {
+					t.Errorf("%d transactions requests, want 2 (the stream and its resume)", got)
+				}
+			})
+		}
 	}
 }
 

@@ -35,8 +35,7 @@ func (s *stream) refusedStart(a *attempt, failure *framing.StreamError) *framing
 // endHeal notes that the client was sent a byte: a later failure starts a
 // heal of its own, with a whole resume_window.
 func (s *stream) endHeal() {
-	if !s.healStart.IsZero() {
-		s.healStart = time.Time{}
+	if s.healDeadline.Load() != 0 {
 		s.healDeadline.Store(0)
 	}
 }
@@ -50,11 +49,11 @@ func (s *stream) endHeal() {
 func (s *stream) resume(failure *framing.StreamError) *framing.StreamError {
 	cfg := s.p.cfg
 	s.cur.Load().close(failure)
-	if s.healStart.IsZero() {
-		s.healStart, s.healCause = time.Now(), failure
-		s.healDeadline.Store(s.healStart.Add(cfg.ResumeWindow).UnixNano())
+	if s.healDeadline.Load() == 0 {
+		s.healCause = failure
+		s.healDeadline.Store(time.Now().Add(cfg.ResumeWindow).UnixNano())
 	}
-	deadline := s.healStart.Add(cfg.ResumeWindow)
+	deadline := time.Unix(0, s.healDeadline.Load())
 	spent := errors.Is(failure, errDeadline)
 	for {
 		// A small value has no records to resume after: it is asked for

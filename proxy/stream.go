@@ -56,8 +56,7 @@ type stream struct {
 	carryLen int
 
 	// A heal is the resumes after one failure, until the client is sent a
-	// byte again: all of it must fit in resume_window from healStart.
-	healStart    time.Time
+	// byte again: all of it must fit in resume_window from its start.
 	healCause    *framing.StreamError // the failure that began the heal
 	healDeadline atomic.Int64         // unix nanos; 0 when not healing (read by watch)
 	// emptyAbortAt is the record index an attempt last aborted at before
