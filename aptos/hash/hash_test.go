@@ -1,0 +1,63 @@
+package hash
+
+import (
+	"crypto/sha3"
+	"testing"
+)
+
+// TestHasherIsSeedThenValue checks the construction against a direct
+// computation: SHA3-256(SHA3-256("APTOS::" + name) || value), and that a
+// Hasher's state is not shared between sums.
+func TestHasherIsSeedThenValue(t *testing.T) {
+	h := NewHasher("Transaction")
+	seed := sha3.Sum256([]byte("APTOS::Transaction"))
+	if h.Seed() != seed {
+		t.Fatalf("seed = %v, want %x", h.Seed(), seed)
+	}
+	for _, v := range []string{"", "a", string(make([]byte, 1000))} {
+		want := sha3.Sum256(append(seed[:], v...))
+		if got := h.Sum([]byte(v)); got != want {
+			t.Errorf("Sum(%d bytes) = %v, want %x", len(v), got, want)
+		}
+		s := h.State()
+		s.Write([]byte(v))
+		if got := Value(s.Sum(nil)); got != want {
+			t.Errorf("State(%d bytes) = %v, want %x", len(v), got, want)
+		}
+	}
+	if got, want := h.Sum([]byte("ab")), h.Sum([]byte("a"), []byte("b")); got != want {
+		t.Errorf("parts: %v != %v", got, want)
+	}
+}
+
+func TestPlaceholders(t *testing.T) {
+	if got := string(AccumulatorPlaceholder[:28]); got != "ACCUMULATOR_PLACEHOLDER_HASH" || AccumulatorPlaceholder[28] != 0 {
+		t.Errorf("accumulator placeholder %v", AccumulatorPlaceholder)
+	}
+	if got := string(SparseMerklePlaceholder[:30]); got != "SPARSE_MERKLE_PLACEHOLDER_HASH" {
+		t.Errorf("sparse merkle placeholder %v", SparseMerklePlaceholder)
+	}
+}
+
+func TestParse(t *testing.T) {
+	h := MustParse("0x" + "ab" + string(make([]byte, 0)) + "cd00000000000000000000000000000000000000000000000000000000000000"[:62])
+	if h[0] != 0xab || h[1] != 0xcd {
+		t.Fatalf("parsed %v", h)
+	}
+	if _, err := Parse("abc"); err == nil {
+		t.Error("short hex parsed")
+	}
+	if _, err := Parse(string(make([]byte, 64))); err == nil {
+		t.Error("non-hex parsed")
+	}
+}
+
+func BenchmarkSum(b *testing.B) {
+	h := NewHasher("Transaction")
+	buf := make([]byte, 1024)
+	b.SetBytes(int64(len(buf)))
+	b.ReportAllocs()
+	for b.Loop() {
+		h.Sum(buf)
+	}
+}
