@@ -24,6 +24,10 @@ const (
 	CodeUpstreamProtocol    Code = 12 // malformed HTTP from upstream
 	CodeCountUnavailable    Code = 13 // the expected record count could not be determined
 	CodeInternal            Code = 14 // a sidecar bug
+	// Content verification (verify_content) outcomes.
+	CodeContentMismatch       Code = 15 // a record or the range does not match the chain's commitment
+	CodeContentUnknownVariant Code = 16 // a record holds a variant this version cannot decode
+	CodeContentUnproven       Code = 17 // the proof to check against could not be had
 )
 
 var codeNames = [...]string{
@@ -42,6 +46,10 @@ var codeNames = [...]string{
 	CodeUpstreamProtocol:    "upstream-protocol",
 	CodeCountUnavailable:    "count-unavailable",
 	CodeInternal:            "internal",
+
+	CodeContentMismatch:       "content-mismatch",
+	CodeContentUnknownVariant: "content-unknown-variant",
+	CodeContentUnproven:       "content-unproven",
 }
 
 // String returns the code's stable lowercase name, or "code(N)" for a code
@@ -54,7 +62,7 @@ func (c Code) String() string {
 }
 
 // ParseCode returns the code named name: the inverse of String. It accepts
-// "code(N)" only for a number without a name (15 <= N <= 255 in this version).
+// "code(N)" only for a number without a name (18 <= N <= 255 in this version).
 func ParseCode(name string) (Code, bool) {
 	for i, n := range codeNames {
 		if n == name {

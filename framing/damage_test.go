@@ -186,9 +186,12 @@ func TestMalformed(t *testing.T) {
 		return []rawFrame{{kind: 1, length: -1, payload: p}, dataFrame, end(okEnd)}
 	}
 	edit := func(p []byte, f func([]byte)) []byte { p = bytes.Clone(p); f(p); return p }
-	endWith := func(f func([]byte)) []rawFrame {
-		return []rawFrame{hdr, dataFrame, {kind: 3, seq: 2, length: -1, payload: edit(endPayload(okEnd), f)}}
+	// endWith edits the valid end payload, with extra bytes appended first.
+	endWith := func(f func([]byte), extra ...byte) []rawFrame {
+		return []rawFrame{hdr, dataFrame, {kind: 3, seq: 2, length: -1, payload: edit(append(endPayload(okEnd), extra...), f)}}
 	}
+	withMeta := okEnd
+	withMeta.Meta = []Meta{{"content-root", "ab"}}
 	tests := []struct {
 		name   string
 		frames []rawFrame
@@ -222,6 +225,11 @@ func TestMalformed(t *testing.T) {
 		{"end-short", []rawFrame{hdr, dataFrame, {kind: 3, seq: 2, length: -1, payload: endPayload(okEnd)[:39]}}, ErrMalformed},
 		{"end-reserved-1", endWith(func(p []byte) { p[1] = 1 }), ErrMalformed},
 		{"end-reserved-4", endWith(func(p []byte) { p[7] = 1 }), ErrMalformed},
+		{"end-meta", []rawFrame{hdr, dataFrame, end(withMeta)}, io.EOF},
+		{"end-meta-missing-entry", endWith(func(p []byte) { p[5] = 1 }), ErrMalformed},
+		{"end-meta-trailing-byte", []rawFrame{hdr, dataFrame, {kind: 3, seq: 2, length: -1, payload: append(endPayload(withMeta), 0)}}, ErrMalformed},
+		{"end-meta-value-past-end", []rawFrame{hdr, dataFrame, {kind: 3, seq: 2, length: -1, payload: endPayload(withMeta)[:len(endPayload(withMeta))-1]}}, ErrMalformed},
+		{"end-meta-key-upper", endWith(func(p []byte) { p[5] = 1 }, 1, 'K', 0, 0), ErrMalformed},
 		{"end-message-length", endWith(func(p []byte) { p[3] = 1 }), ErrMalformed},
 		{"end-message-too-long", []rawFrame{hdr, dataFrame, {kind: 3, seq: 2, length: -1,
 			payload: endPayload(Summary{Code: 1, Message: strings.Repeat("m", 1025), Bytes: 7, Frames: 1, Digest: d})}}, ErrMalformed},

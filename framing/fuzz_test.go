@@ -69,7 +69,7 @@ func FuzzReader(f *testing.F) {
 		if s.Code != CodeOK || s.Message != "" {
 			outcome = &StreamError{Code: s.Code, Message: s.Message}
 		}
-		if again := encode(t, h, frames, s.Records, outcome); !bytes.Equal(again, data) {
+		if again := encodeWith(t, h, frames, s.Records, outcome, s.Meta); !bytes.Equal(again, data) {
 			t.Fatalf("accepted input does not re-encode to itself:\n got %x\nwant %x", again, data)
 		}
 	})

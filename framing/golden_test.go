@@ -30,12 +30,16 @@ var goldens = []struct {
 	chunks  []string
 	records uint64
 	outcome error
+	endMeta []Meta
 }{
 	{"ok", "three data frames, status ok", goldenMeta,
-		[]string{"block 0\n", "block 1\n", "block 2\n"}, 3, nil},
+		[]string{"block 0\n", "block 1\n", "block 2\n"}, 3, nil, nil},
 	{"truncated", "one data frame, status truncated", goldenMeta,
-		[]string{"block 0\n"}, 1, Errorf(CodeTruncated, "1 of 3 records")},
-	{"empty", "no metadata, no data frames, status ok", nil, nil, 0, nil},
+		[]string{"block 0\n"}, 1, Errorf(CodeTruncated, "1 of 3 records"), nil},
+	{"empty", "no metadata, no data frames, status ok", nil, nil, 0, nil, nil},
+	{"verified", "three data frames, status ok, end metadata naming what was verified", goldenMeta,
+		[]string{"block 0\n", "block 1\n", "block 2\n"}, 3, nil,
+		[]Meta{{"content-root", "5f6e" + strings.Repeat("0", 60)}, {"content-proof", "transaction_range_proof/0/2"}}},
 }
 
 // TestGolden checks that the Writer reproduces testdata/*.bsf byte for byte,
@@ -53,7 +57,7 @@ func TestGolden(t *testing.T) {
 			for _, c := range g.chunks {
 				chunks = append(chunks, []byte(c))
 			}
-			stream := encode(t, Header{StreamID: testID, Meta: g.meta}, chunks, g.records, g.outcome)
+			stream := encodeWith(t, Header{StreamID: testID, Meta: g.meta}, chunks, g.records, g.outcome, g.endMeta)
 			dump := annotate(g.name+".bsf: "+g.desc, stream)
 			files := map[string][]byte{g.name + ".bsf": stream, g.name + ".txt": []byte(dump)}
 			if g.name == "ok" {
@@ -125,6 +129,16 @@ func (d *dumper) field(n int, format string, args ...any) []byte {
 	return f
 }
 
+// meta dumps n metadata entries.
+func (d *dumper) meta(n uint16) {
+	for range n {
+		kl := d.u8("  key length %d")
+		d.field(int(kl), "  key %q", d.data[d.off:d.off+int(kl)])
+		vl := d.u16("  value length %d")
+		d.field(int(vl), "  value %q", d.data[d.off:d.off+int(vl)])
+	}
+}
+
 func (d *dumper) u8(format string) uint8 {
 	v := d.data[d.off]
 	d.field(1, format, v)
@@ -169,13 +183,7 @@ func annotate(title string, stream []byte) string {
 		case KindHeader:
 			d.u8("  version %d")
 			d.field(16, "  stream id")
-			n := d.u16("  metadata entries M = %d")
-			for range n {
-				kl := d.u8("  key length %d")
-				d.field(int(kl), "  key %q", stream[d.off:d.off+int(kl)])
-				vl := d.u16("  value length %d")
-				d.field(int(vl), "  value %q", stream[d.off:d.off+int(vl)])
-			}
+			d.meta(d.u16("  metadata entries M = %d"))
 		case KindData:
 			p := d.field(int(length), "  payload %q", stream[d.off:d.off+int(length)])
 			digest.Write(p)
@@ -185,7 +193,8 @@ func annotate(title string, stream []byte) string {
 			d.field(1, "  status %d (%v)", byte(code), code)
 			d.u8("  reserved %d")
 			n := d.u16("  message length N = %d")
-			d.field(4, "  reserved 0")
+			m := d.u16("  metadata entries M = %d")
+			d.field(2, "  reserved 0")
 			d.u64("  records %d")
 			d.u64("  payload bytes %d")
 			d.u64("  data frames %d")
@@ -193,6 +202,7 @@ func annotate(title string, stream []byte) string {
 			if n > 0 {
 				d.field(int(n), "  message %q", stream[d.off:d.off+int(n)])
 			}
+			d.meta(m)
 		}
 		if kind != KindData {
 			body += ")"
@@ -242,9 +252,10 @@ func TestIndependentDecoder(t *testing.T) {
 	if err != nil {
 		t.Fatalf("decode_v1.py: %v\n%s", err, out)
 	}
-	want := "ok.bsf code=0 records=3 bytes=24 message=''\n" +
-		"truncated.bsf code=1 records=1 bytes=8 message='1 of 3 records'\n" +
-		"empty.bsf code=0 records=0 bytes=0 message=''\n"
+	want := "ok.bsf code=0 records=3 bytes=24 message='' meta=[]\n" +
+		"truncated.bsf code=1 records=1 bytes=8 message='1 of 3 records' meta=[]\n" +
+		"empty.bsf code=0 records=0 bytes=0 message='' meta=[]\n" +
+		"verified.bsf code=0 records=3 bytes=24 message='' meta=[('content-root', '5f6e" + strings.Repeat("0", 60) + "'), ('content-proof', 'transaction_range_proof/0/2')]\n"
 	if string(out) != want {
 		t.Errorf("decode_v1.py printed\n%s\nwant\n%s", out, want)
 	}

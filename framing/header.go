@@ -51,6 +51,9 @@ type Summary struct {
 	Bytes   uint64 // sum of data payload lengths
 	Frames  uint64 // number of data frames
 	Digest  uint64 // XXH64 of the whole data payload
+	// Meta is what the sender vouches for at the end, such as the
+	// commitment a content-verified stream matched (content-root).
+	Meta []Meta
 }
 
 func validKey(k string) bool {
@@ -74,17 +77,9 @@ func appendHeaderPayload(b []byte, h Header) ([]byte, error) {
 	b = append(b, Version)
 	b = append(b, h.StreamID[:]...)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(h.Meta)))
-	for _, m := range h.Meta {
-		if !validKey(m.Key) {
-			return nil, fmt.Errorf("framing: header: metadata key %q: want 1..255 bytes of [a-z0-9-]", m.Key)
-		}
-		if len(m.Value) > maxValueLen || !utf8.ValidString(m.Value) {
-			return nil, fmt.Errorf("framing: header: metadata %q: value must be UTF-8 of at most %d bytes", m.Key, maxValueLen)
-		}
-		b = append(b, byte(len(m.Key)))
-		b = append(b, m.Key...)
-		b = binary.BigEndian.AppendUint16(b, uint16(len(m.Value)))
-		b = append(b, m.Value...)
+	b, err := appendMeta(b, "header", h.Meta)
+	if err != nil {
+		return nil, err
 	}
 	if len(b) > MaxPayload {
 		return nil, fmt.Errorf("framing: header: payload of %d bytes, at most %d allowed", len(b), MaxPayload)
@@ -101,32 +96,10 @@ func parseHeaderPayload(p []byte) (Header, string) {
 	}
 	copy(h.StreamID[:], p[1:17])
 	n := int(binary.BigEndian.Uint16(p[17:19]))
-	p = p[headerFixedSize:]
-	if n > 0 {
-		h.Meta = make([]Meta, 0, min(n, len(p)/4)) // each entry takes at least 4 bytes
-	}
-	for i := range n {
-		if len(p) < 1 {
-			return h, fmt.Sprintf("metadata entry %d: missing key length", i)
-		}
-		kl := int(p[0])
-		if len(p) < 1+kl+2 {
-			return h, fmt.Sprintf("metadata entry %d: key or value length past the payload", i)
-		}
-		key := string(p[1 : 1+kl])
-		if !validKey(key) {
-			return h, fmt.Sprintf("metadata entry %d: key %q not 1..255 bytes of [a-z0-9-]", i, key)
-		}
-		vl := int(binary.BigEndian.Uint16(p[1+kl:]))
-		p = p[1+kl+2:]
-		if len(p) < vl {
-			return h, fmt.Sprintf("metadata entry %d (%s): value past the payload", i, key)
-		}
-		if !utf8.Valid(p[:vl]) {
-			return h, fmt.Sprintf("metadata entry %d (%s): value not UTF-8", i, key)
-		}
-		h.Meta = append(h.Meta, Meta{Key: key, Value: string(p[:vl])})
-		p = p[vl:]
+	var bad string
+	h.Meta, p, bad = parseMeta(p[headerFixedSize:], n)
+	if bad != "" {
+		return h, bad
 	}
 	if len(p) != 0 {
 		return h, fmt.Sprintf("%d bytes after the last metadata entry", len(p))
@@ -134,17 +107,79 @@ func parseHeaderPayload(p []byte) (Header, string) {
 	return h, ""
 }
 
+// appendMeta appends metadata entries (without their count) to b; where
+// names the frame, for errors.
+func appendMeta(b []byte, where string, meta []Meta) ([]byte, error) {
+	for _, m := range meta {
+		if !validKey(m.Key) {
+			return nil, fmt.Errorf("framing: %s: metadata key %q: want 1..255 bytes of [a-z0-9-]", where, m.Key)
+		}
+		if len(m.Value) > maxValueLen || !utf8.ValidString(m.Value) {
+			return nil, fmt.Errorf("framing: %s: metadata %q: value must be UTF-8 of at most %d bytes", where, m.Key, maxValueLen)
+		}
+		b = append(b, byte(len(m.Key)))
+		b = append(b, m.Key...)
+		b = binary.BigEndian.AppendUint16(b, uint16(len(m.Value)))
+		b = append(b, m.Value...)
+	}
+	return b, nil
+}
+
+// parseMeta parses n metadata entries at the start of p and returns them
+// with the bytes after them, or a description of the first layout error.
+func parseMeta(p []byte, n int) (meta []Meta, rest []byte, bad string) {
+	if n > 0 {
+		meta = make([]Meta, 0, min(n, len(p)/4)) // each entry takes at least 4 bytes
+	}
+	for i := range n {
+		if len(p) < 1 {
+			return meta, p, fmt.Sprintf("metadata entry %d: missing key length", i)
+		}
+		kl := int(p[0])
+		if len(p) < 1+kl+2 {
+			return meta, p, fmt.Sprintf("metadata entry %d: key or value length past the payload", i)
+		}
+		key := string(p[1 : 1+kl])
+		if !validKey(key) {
+			return meta, p, fmt.Sprintf("metadata entry %d: key %q not 1..255 bytes of [a-z0-9-]", i, key)
+		}
+		vl := int(binary.BigEndian.Uint16(p[1+kl:]))
+		p = p[1+kl+2:]
+		if len(p) < vl {
+			return meta, p, fmt.Sprintf("metadata entry %d (%s): value past the payload", i, key)
+		}
+		if !utf8.Valid(p[:vl]) {
+			return meta, p, fmt.Sprintf("metadata entry %d (%s): value not UTF-8", i, key)
+		}
+		meta = append(meta, Meta{Key: key, Value: string(p[:vl])})
+		p = p[vl:]
+	}
+	return meta, p, ""
+}
+
 // appendEndPayload appends the end frame payload of s to b. s.Message must be
 // valid UTF-8 of at most MaxMessage bytes.
-func appendEndPayload(b []byte, s *Summary) []byte {
+func appendEndPayload(b []byte, s *Summary) ([]byte, error) {
+	if len(s.Meta) > maxMetaCount {
+		return nil, fmt.Errorf("framing: end: %d metadata entries, at most %d allowed", len(s.Meta), maxMetaCount)
+	}
 	b = append(b, byte(s.Code), 0)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(s.Message)))
-	b = append(b, 0, 0, 0, 0)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(s.Meta)))
+	b = append(b, 0, 0)
 	b = binary.BigEndian.AppendUint64(b, s.Records)
 	b = binary.BigEndian.AppendUint64(b, s.Bytes)
 	b = binary.BigEndian.AppendUint64(b, s.Frames)
 	b = binary.BigEndian.AppendUint64(b, s.Digest)
-	return append(b, s.Message...)
+	b = append(b, s.Message...)
+	b, err := appendMeta(b, "end", s.Meta)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxPayload {
+		return nil, fmt.Errorf("framing: end: payload of %d bytes, at most %d allowed", len(b), MaxPayload)
+	}
+	return b, nil
 }
 
 // parseEndPayload parses an end frame payload. It returns a description of
@@ -154,17 +189,26 @@ func parseEndPayload(p []byte) (Summary, string) {
 	if len(p) < endFixedSize {
 		return s, "end payload shorter than 40 bytes"
 	}
-	if p[1] != 0 || p[4] != 0 || p[5] != 0 || p[6] != 0 || p[7] != 0 {
+	if p[1] != 0 || p[6] != 0 || p[7] != 0 {
 		return s, "end payload reserved bytes not zero"
 	}
 	n := int(binary.BigEndian.Uint16(p[2:4]))
 	if n > MaxMessage {
 		return s, fmt.Sprintf("end message length %d above %d", n, MaxMessage)
 	}
-	if len(p) != endFixedSize+n {
-		return s, fmt.Sprintf("end payload is %d bytes, want 40 + message length %d", len(p), n)
+	if len(p) < endFixedSize+n {
+		return s, fmt.Sprintf("end payload is %d bytes, shorter than 40 + message length %d", len(p), n)
 	}
-	msg := p[endFixedSize:]
+	msg := p[endFixedSize : endFixedSize+n]
+	var bad string
+	var rest []byte
+	s.Meta, rest, bad = parseMeta(p[endFixedSize+n:], int(binary.BigEndian.Uint16(p[4:6])))
+	if bad != "" {
+		return s, "end " + bad
+	}
+	if len(rest) != 0 {
+		return s, fmt.Sprintf("end payload has %d bytes after the last metadata entry", len(rest))
+	}
 	if !utf8.Valid(msg) {
 		return s, "end message not UTF-8"
 	}

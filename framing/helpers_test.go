@@ -56,6 +56,12 @@ func payload(n int, seed uint64) []byte {
 // encode frames chunks with the Writer, one Write per chunk.
 func encode(t testing.TB, h Header, chunks [][]byte, records uint64, outcome error) []byte {
 	t.Helper()
+	return encodeWith(t, h, chunks, records, outcome, nil)
+}
+
+// encodeWith is encode with metadata in the end frame.
+func encodeWith(t testing.TB, h Header, chunks [][]byte, records uint64, outcome error, endMeta []Meta) []byte {
+	t.Helper()
 	var buf bytes.Buffer
 	w, err := NewWriter(&buf, h)
 	if err != nil {
@@ -66,7 +72,7 @@ func encode(t testing.TB, h Header, chunks [][]byte, records uint64, outcome err
 			t.Fatalf("Write(%d bytes) = %d, %v", len(c), n, err)
 		}
 	}
-	if err := w.End(records, outcome); err != nil {
+	if err := w.EndWith(records, outcome, endMeta); err != nil {
 		t.Fatalf("End: %v", err)
 	}
 	return buf.Bytes()
@@ -142,7 +148,13 @@ func headerPayload(id StreamID, meta ...Meta) []byte {
 	return b
 }
 
-func endPayload(s Summary) []byte { return appendEndPayload(nil, &s) }
+func endPayload(s Summary) []byte {
+	b, err := appendEndPayload(nil, &s)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
 
 // splitFrames cuts a well-formed stream into magic and frames.
 func splitFrames(stream []byte) (magic []byte, frames [][]byte) {

@@ -177,6 +177,12 @@ func (w *Writer) sealData(seq uint64, payload []byte) uint64 {
 // longer than MaxMessage is cut on a rune boundary. records is carried as is.
 // After End, Write and End return ErrClosed.
 func (w *Writer) End(records uint64, outcome error) error {
+	return w.EndWith(records, outcome, nil)
+}
+
+// EndWith is End with metadata in the end frame: what the sender vouches for
+// once the stream is over (docs/FRAMING.md lists the keys backseal uses).
+func (w *Writer) EndWith(records uint64, outcome error, meta []Meta) error {
 	if w.err != nil {
 		return w.err
 	}
@@ -186,6 +192,7 @@ func (w *Writer) End(records uint64, outcome error) error {
 		Bytes:   w.bytes,
 		Frames:  w.frames,
 		Digest:  w.digest.Sum64(),
+		Meta:    meta,
 	}
 	if outcome != nil {
 		var se *StreamError
@@ -199,7 +206,11 @@ func (w *Writer) End(records uint64, outcome error) error {
 		}
 		s.Message = endMessage(s.Message)
 	}
-	w.buf = appendEndPayload(w.buf[:0], &s)
+	b, err := appendEndPayload(w.buf[:0], &s)
+	if err != nil {
+		return err
+	}
+	w.buf = b
 	if err := w.writeFrame(KindEnd, w.frames+1, w.buf); err != nil {
 		return err
 	}

@@ -75,17 +75,26 @@ def decode(s):
             raise ValueError('checksum mismatch at seq %d' % seq)
         prev = check
         if kind == 3:
-            code, _, n, _, records, nbytes, frames, digest = struct.unpack('>BBHIQQQQ', payload[:40])
-            if len(payload) != 40 + n or (nbytes, frames, digest) != (len(data), seq - 1, xxh64(data)):
+            code, _, n, m, _, records, nbytes, frames, digest = struct.unpack('>BBHHHQQQQ', payload[:40])
+            if len(payload) < 40 + n or (nbytes, frames, digest) != (len(data), seq - 1, xxh64(data)):
                 raise ValueError('bad end frame')
+            meta, i = [], 40 + n
+            for _ in range(m):
+                kl = payload[i]
+                vl, = struct.unpack_from('>H', payload, i + 1 + kl)
+                meta.append((payload[i + 1:i + 1 + kl].decode('ascii'),
+                             payload[i + 3 + kl:i + 3 + kl + vl].decode('utf-8')))
+                i += 3 + kl + vl
+            if i != len(payload):
+                raise ValueError('bad end frame metadata')
             if off != len(s):
                 raise ValueError('data after end frame')
-            return code, records, data, payload[40:].decode('utf-8')
+            return code, records, data, payload[40:40 + n].decode('utf-8'), meta
         seq += 1
 
 
 if __name__ == '__main__':
     for name in sys.argv[1:]:
         with open(name, 'rb') as f:
-            code, records, data, msg = decode(f.read())
-        print('%s code=%d records=%d bytes=%d message=%r' % (name, code, records, len(data), msg))
+            code, records, data, msg, meta = decode(f.read())
+        print('%s code=%d records=%d bytes=%d message=%r meta=%r' % (name, code, records, len(data), msg, meta))
