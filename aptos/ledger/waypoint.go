@@ -56,7 +56,9 @@ func (wp Waypoint) Verify(li *LedgerInfo) error {
 }
 
 // String returns the "version:hex" form.
-func (wp Waypoint) String() string { return strconv.FormatUint(wp.Version, 10) + ":" + wp.Value.String() }
+func (wp Waypoint) String() string {
+	return strconv.FormatUint(wp.Version, 10) + ":" + wp.Value.String()
+}
 
 // ParseWaypoint reads the "version:hex" form: a decimal u64, a colon and 64
 // hex digits. It is stricter than the Rust FromStr, which ignores text after
