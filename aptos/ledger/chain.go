@@ -22,6 +22,11 @@ var (
 // and signed by the validator set the previous record named. It keeps only
 // the newest validator set, so memory does not grow with the stream.
 //
+// Start a stream that begins at genesis from the genesis waypoint: the
+// genesis ledger info carries no signature. Unlike EpochChangeProof::verify,
+// records older than the trust anchor are refused rather than skipped, and
+// unlike the restore controller there is one waypoint, not a set.
+//
 // Rust: types/src/epoch_change.rs, EpochChangeProof::verify;
 // storage/backup/backup-cli/src/backup_types/epoch_ending/restore.rs.
 type EpochChain struct {

@@ -121,6 +121,13 @@ func (v *ValidatorVerifier) QuorumVotingPower() VotingPower {
 // VerifySignatures checks that validators of v holding a quorum of voting
 // power signed li, in the order of ValidatorVerifier::verify_multi_signatures:
 // bitmask shape, voting power, presence of the signature, then the pairing.
+//
+// Voting power is summed per bitmask index. Rust looks it up by the signer's
+// address, which differs only if a set lists one address twice; the stake
+// module never builds such a set.
+//
+// Rust: types/src/validator_verifier.rs, verify_multi_signatures and
+// check_voting_power; types/src/ledger_info.rs, verify_signatures.
 func (v *ValidatorVerifier) VerifySignatures(li *LedgerInfo, sig *AggregateSignature) error {
 	return v.verify(li.SigningMessage(), sig)
 }
