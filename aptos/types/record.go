@@ -59,8 +59,8 @@ var ErrRecord = errors.New("types: transaction record does not decode")
 // DecodeTransactionRecord splits a record's payload (without its 4-byte
 // size prefix). It tries the 5-tuple, then the 4-tuple, each of which must
 // consume the whole payload. On failure the error wraps ErrRecord and the
-// 5-tuple's *bcs.Error (an *bcs.UnknownVariantError where a variant is
-// unknown) unless only the 4-tuple got as far as an unknown variant.
+// *bcs.Error of the attempt that read further (its Cause an
+// *bcs.UnknownVariantError where a variant is unknown), the 5-tuple's on a tie.
 func DecodeTransactionRecord(payload []byte) (TransactionRecord, error) {
 	var rec TransactionRecord
 	err := DecodeTransactionRecordInto(&rec, payload)
@@ -82,14 +82,20 @@ func DecodeTransactionRecordInto(rec *TransactionRecord, payload []byte) error {
 	if err0 == nil {
 		return nil
 	}
-	// Report the 5-tuple's failure, the format of current nodes, unless
-	// only the 4-tuple met an unknown variant: then the record is most
-	// likely an old one with a variant this package lacks.
-	var u *bcs.UnknownVariantError
-	if !errors.As(err1, &u) && errors.As(err0, &u) {
+	// Report the attempt that read further: the other one went astray
+	// early. On a tie, the 5-tuple, the format of current nodes.
+	if offset(err0) > offset(err1) {
 		return fmt.Errorf("%w: as %v: %w", ErrRecord, RecordV0, err0)
 	}
 	return fmt.Errorf("%w: as %v: %w", ErrRecord, RecordV1, err1)
+}
+
+func offset(err error) int {
+	var e *bcs.Error
+	if errors.As(err, &e) {
+		return e.Offset
+	}
+	return -1
 }
 
 func (rec *TransactionRecord) decode(r *bcs.Reader, format RecordFormat, events [][]byte) error {
