@@ -111,7 +111,7 @@ func sampleTransactions() map[string]Transaction {
 		"block metadata": {Kind: TxnBlockMetadata, BlockMetadata: &BlockMetadata{ID: h1, Epoch: 1, Round: 2, Proposer: addr1,
 			PreviousBlockVotesBitvec: []byte{0xff}, FailedProposerIndices: []uint32{3, 4}, TimestampUsecs: 5}},
 		"state checkpoint": {Kind: TxnStateCheckpoint, StateCheckpoint: h1},
-		"dkg": {Kind: TxnValidator, Validator: &ValidatorTransaction{Kind: ValidatorTxnDKGResult, DKGEpoch: 3, DKGAuthor: addr1, TranscriptBytes: []byte{1}}},
+		"dkg":              {Kind: TxnValidator, Validator: &ValidatorTransaction{Kind: ValidatorTxnDKGResult, DKGEpoch: 3, DKGAuthor: addr1, TranscriptBytes: []byte{1}}},
 		"jwk": {Kind: TxnValidator, Validator: &ValidatorTransaction{Kind: ValidatorTxnObservedJWKUpdate, Issuer: []byte("iss"), JWKVersion: 2,
 			JWKs: []JWK{{TypeName: []byte("0x1::jwks::RSA_JWK"), Data: []byte{1}}}, ValidatorBitmask: []byte{1}, MultiSig: []byte{2}}},
 		"block metadata ext v0": {Kind: TxnBlockMetadataExt, BlockMetadataExt: &BlockMetadataExt{Metadata: BlockMetadata{ID: h1, PreviousBlockVotesBitvec: []byte{}}}},
@@ -316,7 +316,10 @@ func TestDecodeRefuses(t *testing.T) {
 		{"short hash", func() error { _, err := DecodeTransaction([]byte{3, 1, 0}); return err }, "", "not 32 bytes"},
 		{"bool 2", func() error { _, err := DecodeTransactionInfo([]byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x20}); return err }, "", "ends inside"},
 		{"unknown write op", func() error { _, err := DecodeWriteSet([]byte{0, 1, 2, 0, 6}); return err }, "WriteOp", ""},
-		{"identifier not utf-8", func() error { _, err := DecodeTypeTag([]byte{7, 31: 0, 32: 0, 33: 1, 34: 0xff, 35: 0, 36: 0}); return err }, "", "UTF-8"},
+		{"identifier not utf-8", func() error {
+			_, err := DecodeTypeTag([]byte{7, 31: 0, 32: 0, 33: 1, 34: 0xff, 35: 0, 36: 0})
+			return err
+		}, "", "UTF-8"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
