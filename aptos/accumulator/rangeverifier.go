@@ -83,8 +83,8 @@ func (v *RangeVerifier) Add(leaf hash.Value) {
 }
 
 // Finish reports whether the leaves added form the range the proof proves,
-// under the expected root: nil, or the error Rust's verify would give (its
-// kind; the wording may differ).
+// under the expected root: nil exactly when Rust's verify accepts. Where
+// a proof is wrong in several ways the error may name another of them.
 func (v *RangeVerifier) Finish() error {
 	p := v.proof
 	if v.empty {

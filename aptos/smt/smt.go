@@ -10,6 +10,16 @@
 // so a leaf sits at the highest level where it is alone; any other subtree
 // is hash.SparseMerkleInternal over left || right.
 //
+// Chunks. A snapshot streams sorted by key hash; a restore feeds each chunk
+// to one Builder and, after each, checks all the leaves so far against the
+// range proof of the chunk's last key (Builder.VerifyRangeProof). A chunk
+// that does not start at index 0 cannot be checked alone: the proof carries
+// only the right siblings, and the left ones are made of every earlier leaf,
+// so the earlier chunks must have gone through the same Builder first (as
+// restore keeps its partial nodes). Alone, such a chunk can only be checked
+// for key order. A whole snapshot is checked by Builder.Root against the
+// expected root.
+//
 // Rust: types/src/proof/mod.rs, types/src/proof/definition.rs,
 // storage/jellyfish-merkle/src/lib.rs and restore/mod.rs.
 package smt
