@@ -36,6 +36,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/backseal/backseal/content"
 	"github.com/backseal/backseal/framing"
 )
 
@@ -77,6 +78,15 @@ type Client struct {
 	// BearerToken, if not empty, is sent as "Authorization: Bearer TOKEN",
 	// for a sidecar configured with bearer_token_file.
 	BearerToken string
+	// VerifyContent checks each record stream's content against the
+	// chain's commitments as it arrives, with proofs fetched from the same
+	// sidecar (docs/OPERATIONS.md, Content verification). A mismatch is a
+	// *framing.StreamError with a content code; Summary.ContentRoot names
+	// what a verified stream matched.
+	VerifyContent bool
+	// TrustedWaypoint ("version:hash"), with VerifyContent, is where ledger
+	// info signatures are checked from; empty: they are not.
+	TrustedWaypoint string
 
 	once sync.Once
 	hc   *http.Client
@@ -154,14 +164,7 @@ func (c *Client) Fetch(ctx context.Context, rawURL string, w io.Writer) (Summary
 		return Summary{}, fmt.Errorf("client: %w: %w", ErrInvalidURL, err)
 	}
 	req.Header.Set("Accept", framing.ContentType)
-	ua := c.UserAgent
-	if ua == "" {
-		ua = "backseal-client"
-	}
-	req.Header.Set("User-Agent", ua)
-	if c.BearerToken != "" {
-		req.Header.Set("Authorization", "Bearer "+c.BearerToken)
-	}
+	c.setHeaders(req)
 
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
@@ -180,6 +183,9 @@ func (c *Client) Fetch(ctx context.Context, rawURL string, w io.Writer) (Summary
 		defer src.stall.Stop()
 	}
 	v := verifier{src: src, start: start, expected: -1, progress: c.Progress}
+	if c.VerifyContent {
+		v.content = func(path string) (*content.Stream, error) { return c.contentCheck(ctx, rawURL, path) }
+	}
 	if n, err := strconv.ParseUint(resp.Header.Get(headerExpectedRecords), 10, 63); err == nil {
 		v.expected = int64(n)
 	}
@@ -217,6 +223,18 @@ func (c *Client) Fetch(ctx context.Context, rawURL string, w io.Writer) (Summary
 		return sum, fmt.Errorf("client: %w: the %s header says %s, the stream says %s", ErrIntegrity, headerStreamID, id, sum.StreamID)
 	}
 	return sum, nil
+}
+
+// setHeaders sets what every request to the sidecar carries.
+func (c *Client) setHeaders(req *http.Request) {
+	ua := c.UserAgent
+	if ua == "" {
+		ua = "backseal-client"
+	}
+	req.Header.Set("User-Agent", ua)
+	if c.BearerToken != "" {
+		req.Header.Set("Authorization", "Bearer "+c.BearerToken)
+	}
 }
 
 // checkURL accepts http:// and https:// URLs with a host.

@@ -52,7 +52,7 @@ var ExitCodes = []ExitStatus{
 	{ExitStream, "stream failure",
 		"the stream verified and its end frame reports a failure (code and message printed)",
 		"the stream verified and its end frame reports a failure (`truncated`, `upstream-aborted`, " +
-			"`upstream-status` for a node's 500, ...): the code and message are printed; " +
+			"`upstream-status` for a node's 500, `content-mismatch` with --verify-content, ...): the code and message are printed; " +
 			"the bytes before it are correct but incomplete"},
 	{ExitIntegrity, "integrity",
 		"integrity: the stream is damaged (checksum, sequence, truncation, trailing data, records)",

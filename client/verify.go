@@ -9,6 +9,8 @@ import (
 	"math"
 	"time"
 
+	"github.com/backseal/backseal/aptos/hash"
+	"github.com/backseal/backseal/content"
 	"github.com/backseal/backseal/framing"
 	"github.com/backseal/backseal/upstream"
 )
@@ -35,6 +37,11 @@ type Summary struct {
 	// Digest is the XXH64 of the whole payload, 16 hex digits, from the
 	// verified end frame; "" without one.
 	Digest string `json:"xxh64,omitempty"`
+	// ContentRoot is, for a stream whose content this client verified, the
+	// commitment it matched (64 hex digits; empty where none could be);
+	// ContentProof says which proof and trust it rests on.
+	ContentRoot  string `json:"content_root,omitempty"`
+	ContentProof string `json:"content_proof,omitempty"`
 	// Duration is the time from the request (or the first read) to the end.
 	Duration time.Duration `json:"duration_ns"`
 }
@@ -105,6 +112,8 @@ type verifier struct {
 	start    time.Time
 	expected int64 // records announced by the sidecar, or -1
 	progress func(Progress)
+	// content, if set, returns the content check for the stream's path.
+	content func(path string) (*content.Stream, error)
 }
 
 // copyBufferSize is the payload read size: big enough that the Reader reads
@@ -138,6 +147,12 @@ func (v *verifier) copy(ctx context.Context, w io.Writer) (sum Summary, err erro
 		}
 	}
 	report()
+	var check *content.Stream
+	if v.content != nil {
+		if check, err = v.content(sum.Path); err != nil {
+			return sum, err
+		}
+	}
 
 	buf := make([]byte, copyBufferSize)
 	for {
@@ -149,6 +164,11 @@ func (v *verifier) copy(ctx context.Context, w io.Writer) (sum Summary, err erro
 			if scanner != nil {
 				scanner.Write(buf[:n]) // no error: the limit is the largest prefix
 				sum.Records = scanner.Records()
+			}
+			if check != nil {
+				if err := check.Write(buf[:n]); err != nil {
+					return sum, fmt.Errorf("client: content check: %w", err)
+				}
 			}
 			wn, werr := w.Write(buf[:n])
 			sum.Bytes += uint64(wn)
@@ -183,6 +203,21 @@ func (v *verifier) copy(ctx context.Context, w io.Writer) (sum Summary, err erro
 			if err := v.checkRecords(scanner, es.Records); err != nil {
 				sum.Status = ""
 				return sum, fmt.Errorf("client: %w: %w: %s", ErrIntegrity, ErrRecordCount, err)
+			}
+		}
+		if check != nil {
+			verified, err := check.Finish(ctx)
+			if err != nil {
+				sum.Status = ""
+				return sum, fmt.Errorf("client: content check: %w", err)
+			}
+			sum.ContentProof = verified.Proof
+			if verified.Root != (hash.Value{}) {
+				sum.ContentRoot = verified.Root.String()
+			}
+			if r := endRoot(es); r != "" && r != sum.ContentRoot {
+				sum.Status = ""
+				return sum, fmt.Errorf("client: %w: the sidecar verified against root %s, this client against %q", ErrIntegrity, r, sum.ContentRoot)
 			}
 		}
 		return sum, nil

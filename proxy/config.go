@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"net/url"
 	"time"
+
+	"github.com/backseal/backseal/aptos/ledger"
 )
 
 // Config is the sidecar's configuration. Every field is also a YAML key,
@@ -52,6 +54,9 @@ type Config struct {
 	BearerTokenFile string   `yaml:"bearer_token_file" help:"file holding the token clients must send as Authorization: Bearer (empty: none); reloaded on SIGHUP"`
 	TLSCertFile     string   `yaml:"tls_cert_file" help:"PEM certificate for TLS on the public listener (with tls_key_file); reloaded on SIGHUP"`
 	TLSKeyFile      string   `yaml:"tls_key_file" help:"PEM private key for tls_cert_file"`
+
+	VerifyContent   bool   `yaml:"verify_content" help:"check each streamed record's hashes and the range against the node's proofs; a mismatch ends the stream content-mismatch (docs/OPERATIONS.md, Content verification)"`
+	TrustedWaypoint string `yaml:"trusted_waypoint" help:"with verify_content: the waypoint (version:hash) ledger info signatures are checked from; empty: hashes and proofs only, signatures unchecked"`
 
 	TrustedProxies []string `yaml:"trusted_proxies" help:"CIDRs whose X-Forwarded-For is believed for the logged client address (empty: none)"`
 	LogLevel       string   `yaml:"log_level" help:"debug, info, warn or error"`
@@ -161,6 +166,14 @@ func (c *Config) Validate() error {
 	if c.TLSCertFile != "" && c.TLSKeyFile != "" {
 		if _, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile); err != nil {
 			bad("tls_cert_file", "%v", err)
+		}
+	}
+	if c.TrustedWaypoint != "" {
+		if !c.VerifyContent {
+			bad("trusted_waypoint", "needs verify_content")
+		}
+		if _, err := ledger.ParseWaypoint(c.TrustedWaypoint); err != nil {
+			bad("trusted_waypoint", "%v", err)
 		}
 	}
 	switch c.LogLevel {

@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/backseal/backseal/content"
 	"github.com/backseal/backseal/framing"
 	"github.com/backseal/backseal/telemetry"
 	"github.com/backseal/backseal/upstream"
@@ -53,6 +54,7 @@ type Proxy struct {
 	trusted []netip.Prefix
 	access  *access
 	limits  *limiter
+	trust   *content.Trust // verify_content's: nil when off
 
 	// streams is canceled, with errShutdown as cause, when the drain
 	// deadline passes: every stream still running then ends as a failure.
@@ -121,6 +123,9 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 		return nil, err
 	}
 	p.up = up
+	if cfg.VerifyContent {
+		p.trust = newTrust(cfg, up)
+	}
 	for _, cidr := range cfg.TrustedProxies {
 		p.trusted = append(p.trusted, netip.MustParsePrefix(cidr))
 	}

@@ -58,7 +58,11 @@ func (s *stream) writeBody(out sink) (int64, error) {
 		if outcome != nil {
 			endErr = outcome
 		}
-		if err := fw.End(s.scanner.Records(), endErr); err != nil {
+		var meta []framing.Meta
+		if s.verified != nil && outcome == nil {
+			meta = s.verified.Meta()
+		}
+		if err := fw.EndWith(s.scanner.Records(), endErr, meta); err != nil {
 			return int64(s.sent), err
 		}
 		if err := bw.Flush(); err != nil {
@@ -191,6 +195,13 @@ func (s *stream) forward(buf []byte, lo, hi int, out emitter) error {
 		hi = end
 	}
 	if hi > send {
+		if s.content != nil {
+			// Checked before it is sent: a record found wrong never reaches
+			// the client whole.
+			if err := s.content.Write(buf[send:hi]); err != nil {
+				return err
+			}
+		}
 		if s.trailers && !s.framed {
 			s.digest.Write(buf[send:hi]) // for Backseal-Xxh64; the framed writer keeps its own
 		}
@@ -236,7 +247,7 @@ func (s *stream) checkComplete() *framing.StreamError {
 	case n > bounds.Max:
 		return framing.Errorf(framing.CodeExcessRecords, "upstream sent %d records; a complete response has %s", n, boundsText(bounds))
 	}
-	return nil
+	return s.checkContent()
 }
 
 func boundsText(b upstream.Bounds) string {

@@ -51,7 +51,7 @@ func (s *stream) respond() {
 		}
 	}
 	if s.trailers {
-		h.Set("Trailer", trailerNames)
+		h.Set("Trailer", s.trailerList())
 	}
 	if b, ok := s.counts.boundsNow(); ok && b.Min == b.Max && s.req.Endpoint.Streaming() {
 		h.Set(HeaderExpectedRecords, strconv.FormatUint(b.Min, 10))

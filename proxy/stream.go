@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/backseal/backseal/content"
 	"github.com/backseal/backseal/framing"
 	"github.com/backseal/backseal/upstream"
 )
@@ -40,6 +41,11 @@ type stream struct {
 	cancel context.CancelCauseFunc
 	cur    atomic.Pointer[attempt] // the upstream exchange being read
 	counts *countLookup
+	// content checks the records against the chain's commitments
+	// (verify_content); nil when off. verified is what a complete stream
+	// matched.
+	content  *content.Stream
+	verified *content.Verified
 
 	scanner   *upstream.RecordScanner
 	digest    xxhash.Digest // passthrough with trailers: of the payload sent
@@ -116,6 +122,7 @@ func (p *Proxy) newStream(ctx *fasthttp.RequestCtx, spanCtx context.Context, spa
 // an upstream slot is free.
 func (s *stream) open() error {
 	s.counts = s.p.lookupCounts(s.ctx, s.req)
+	s.startContent()
 	if !s.p.limits.acquireUpstream(s.ctx) {
 		return errUpstreamBusy
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/backseal/backseal/aptos/hash"
 	"github.com/backseal/backseal/framing"
 )
 
@@ -22,6 +23,12 @@ func (s *stream) setTrailers(out sink, outcome *framing.StreamError, fw *framing
 	out.trailer(TrailerRecords, strconv.FormatUint(s.scanner.Records(), 10))
 	out.trailer(TrailerBytes, strconv.FormatUint(s.sent, 10))
 	out.trailer(TrailerXxh64, fmt.Sprintf("%016x", digest))
+	if s.verified != nil && outcome == nil {
+		if s.verified.Root != (hash.Value{}) {
+			out.trailer(TrailerVerifiedRoot, s.verified.Root.String())
+		}
+		out.trailer(TrailerVerifiedProof, sanitizeHeaderValue(s.verified.Proof))
+	}
 }
 
 // sanitizeHeaderValue keeps a message safe for a header line.

@@ -210,9 +210,18 @@ func (c *Client) Open(ctx context.Context, req Request, header http.Header) (*ht
 // maxSmallBody bounds the small values the count lookups read.
 const maxSmallBody = 64
 
-// small fetches a small endpoint's whole body. A body cut short is no
-// usable response: ErrUnavailable, like no response at all.
-func (c *Client) small(ctx context.Context, req Request) ([]byte, error) {
+// MaxProofBody bounds a proof: a few KiB of siblings and a ledger info
+// whose signature bitmask and validator set are a few KiB more.
+const MaxProofBody = 1 << 20
+
+// Fetch fetches a small endpoint's whole body (a proof, say), of at most
+// limit bytes. A body cut short is no usable response: ErrUnavailable,
+// like no response at all; a non-200 answer is a *StatusError.
+func (c *Client) Fetch(ctx context.Context, req Request, limit int) ([]byte, error) {
+	return c.small(ctx, req, limit)
+}
+
+func (c *Client) small(ctx context.Context, req Request, limit int) ([]byte, error) {
 	resp, err := c.Open(ctx, req, nil)
 	if err != nil {
 		return nil, err
@@ -221,22 +230,22 @@ func (c *Client) small(ctx context.Context, req Request) ([]byte, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, &StatusError{Path: req.Path(), Status: resp.StatusCode}
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxSmallBody+1))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("upstream: reading %s: %w", req.Path(), context.Cause(ctx))
 		}
 		return nil, fmt.Errorf("%w: reading %s: %w", ErrUnavailable, req.Path(), err)
 	}
-	if len(b) > maxSmallBody {
-		return nil, fmt.Errorf("upstream: %s: body longer than %d bytes", req.Path(), maxSmallBody)
+	if len(b) > limit {
+		return nil, fmt.Errorf("upstream: %s: body longer than %d bytes", req.Path(), limit)
 	}
 	return b, nil
 }
 
 // DBState fetches /db_state. It is never cached: the committed version moves.
 func (c *Client) DBState(ctx context.Context) (DBStateValue, error) {
-	b, err := c.small(ctx, Request{Endpoint: DBState})
+	b, err := c.small(ctx, Request{Endpoint: DBState}, maxSmallBody)
 	if err != nil {
 		return DBStateValue{}, err
 	}
@@ -252,7 +261,7 @@ func (c *Client) StateItemCount(ctx context.Context, version uint64) (count uint
 	if ok {
 		return n, true, nil
 	}
-	b, err := c.small(ctx, Request{Endpoint: StateItemCount, Args: [3]uint64{version}})
+	b, err := c.small(ctx, Request{Endpoint: StateItemCount, Args: [3]uint64{version}}, maxSmallBody)
 	if err != nil {
 		return 0, false, err
 	}

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/backseal/backseal/aptos/ledger"
 	"github.com/backseal/backseal/client"
 )
 
@@ -59,6 +60,8 @@ flags:
 		connect time.Duration
 		stall   time.Duration
 		token   string
+		verify  bool
+		wp      string
 	)
 	fs.StringVar(&out, "o", "", "write the payload to `FILE` (- for stdout, the default)")
 	fs.StringVar(&out, "output", "", "same as -o `FILE`")
@@ -67,6 +70,8 @@ flags:
 	fs.DurationVar(&connect, "connect-timeout", client.DefaultConnectTimeout, "limit on connecting (TCP and TLS)")
 	fs.DurationVar(&stall, "stall-timeout", client.DefaultStallTimeout, "fail when no byte arrives for this long (headers included)")
 	fs.StringVar(&token, "token-file", "", "send the token in `FILE` as Authorization: Bearer (for a sidecar with bearer_token_file)")
+	fs.BoolVar(&verify, "verify-content", false, "also check each record against the chain's commitments (hashes, accumulator, state root), with proofs from the same sidecar")
+	fs.StringVar(&wp, "trusted-waypoint", "", "with --verify-content: check ledger info signatures from this `WAYPOINT` (version:hash)")
 	pos, code := parseInterleaved(fs, args)
 	if code >= 0 {
 		return code
@@ -97,7 +102,18 @@ flags:
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	c := &client.Client{ConnectTimeout: connect, StallTimeout: stall, UserAgent: "backseal-fetch/" + env.Version, BearerToken: bearer}
+	if wp != "" && !verify {
+		fmt.Fprintln(stderr, "backseal fetch: --trusted-waypoint needs --verify-content")
+		return client.ExitUsage
+	}
+	if wp != "" {
+		if _, err := ledger.ParseWaypoint(wp); err != nil {
+			fmt.Fprintf(stderr, "backseal fetch: --trusted-waypoint: %v\n", err)
+			return client.ExitUsage
+		}
+	}
+	c := &client.Client{ConnectTimeout: connect, StallTimeout: stall, UserAgent: "backseal-fetch/" + env.Version, BearerToken: bearer,
+		VerifyContent: verify, TrustedWaypoint: wp}
 	defer c.CloseIdleConnections()
 	var prog *progressLine
 	if isTerminal(stderr) {
@@ -274,6 +290,13 @@ func reportOutcome(a reportArgs, sum client.Summary, err error, stdout, stderr i
 		line += ", xxh64 " + sum.Digest
 	}
 	line += fmt.Sprintf(", %.3fs, %s/s", sum.Duration.Seconds(), humanBytes(sum.Rate()))
+	if err == nil && sum.ContentProof != "" {
+		root := sum.ContentRoot
+		if root == "" {
+			root = "none"
+		}
+		line += fmt.Sprintf("; content verified: root %s (%s)", root, sum.ContentProof)
+	}
 	if err == nil {
 		fmt.Fprintf(stderr, "%sok: %s%s\n", prefix, line, where)
 	} else {
