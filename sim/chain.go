@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"strings"
 
+	"github.com/backseal/backseal/aptos/ledger"
 	"github.com/backseal/backseal/upstream"
 )
 
@@ -20,13 +21,47 @@ import (
 // A Chain is immutable and safe for concurrent use.
 type Chain struct {
 	cfg  Config
-	pool []byte // seeded random bytes records are sliced from; read-only
+	pool []byte   // seeded random bytes records are sliced from; read-only
+	gen  *genuine // genuine mode's layout and commitments; nil in synthetic mode
 }
 
-// NewChain returns the chain cfg describes. It does not validate cfg; NewServer does.
+// NewChain returns the chain cfg describes. It does not validate cfg; NewServer
+// does. A genuine config that Validate refuses makes it panic.
 func NewChain(cfg Config) *Chain {
 	cfg = cfg.withDefaults()
-	return &Chain{cfg: cfg, pool: poolFor(cfg.Seed)}
+	c := &Chain{cfg: cfg, pool: poolFor(cfg.Seed)}
+	if cfg.Genuine {
+		g, err := newGenuine(c)
+		if err != nil {
+			panic(err)
+		}
+		c.gen = g
+	}
+	return c
+}
+
+// GenesisWaypoint returns the waypoint of the genesis ledger info (epoch 0,
+// version 0), the trust anchor a verifier starts the epoch chain from
+// (trusted_waypoint). In synthetic mode it is the zero Waypoint. In genuine
+// mode the first call builds the chain's commitments (see docs/SIMULATOR.md
+// for the cost).
+func (c *Chain) GenesisWaypoint() ledger.Waypoint {
+	if c.gen == nil {
+		return ledger.Waypoint{}
+	}
+	li, err := ledger.ParseLedgerInfoWithSignatures(c.gen.epochEnding(0))
+	if err != nil {
+		panic(err) // our own encoding
+	}
+	return ledger.WaypointFromLedgerInfo(&li.LedgerInfo)
+}
+
+// Build builds a genuine chain's commitments now instead of on the first
+// request that needs them; it does nothing in synthetic mode.
+func (c *Chain) Build() {
+	if c.gen != nil {
+		c.gen.build()
+	}
 }
 
 // Config returns the chain's configuration, zero limits filled with defaults.
@@ -70,6 +105,13 @@ func (c *Chain) Summary() string {
 	b.WriteString(" snapshots=")
 	b.WriteString(c.snapshotList())
 	fmt.Fprintf(&b, " count(C)=%d batch=%d", cfg.itemCount(cfg.CommittedVersion), cfg.BatchSize)
+	if c.gen != nil {
+		b.WriteString(" genuine")
+		if cfg.RecordV0 {
+			b.WriteString(" record-v0")
+		}
+		fmt.Fprintf(&b, " waypoint=%s", c.GenesisWaypoint())
+	}
 	return b.String()
 }
 
@@ -222,6 +264,9 @@ func (c *Chain) small(req upstream.Request) (int, []byte) {
 		if !c.IsSnapshot(v) {
 			return 500, nil
 		}
+		if c.gen != nil {
+			return c.gen.small(req)
+		}
 		h := c.hash(kindProof, v, binary.LittleEndian.Uint64(req.Key[:8])^binary.LittleEndian.Uint64(req.Key[24:]))
 		depth := bits.Len64(cfg.itemCount(v)) + int(h%5)
 		return 200, c.appendHashes(nil, h, depth)
@@ -232,6 +277,9 @@ func (c *Chain) small(req upstream.Request) (int, []byte) {
 		if v > cfg.CommittedVersion || v < cfg.PrunedBelow {
 			return 500, nil
 		}
+		if c.gen != nil {
+			return c.gen.small(req)
+		}
 		h := c.hash(kindProof, v, 1<<63)
 		b := c.appendHashes(nil, h, bits.Len64(cfg.CommittedVersion+1)) // accumulator siblings
 		b = c.appendBlob(b, mix(h^1), 137)                              // TransactionInfo
@@ -241,6 +289,9 @@ func (c *Chain) small(req upstream.Request) (int, []byte) {
 		first, last := a[0], a[1]
 		if last < first || last > cfg.CommittedVersion {
 			return 500, nil
+		}
+		if c.gen != nil {
+			return c.gen.small(req)
 		}
 		h := c.hash(kindProof, first, last)
 		depth := bits.Len64(cfg.CommittedVersion + 1)

@@ -72,6 +72,17 @@ type Config struct {
 	// default the 405 carries warp's body, "HTTP method not allowed", with
 	// content-type text/plain; charset=utf-8.
 	EmptyMethodNotAllowed bool
+
+	// Genuine makes every record and proof a real Aptos structure, consistent
+	// with every commitment (hashes, accumulators, sparse Merkle roots,
+	// BLS-signed ledger infos), for content verification; see
+	// docs/SIMULATOR.md. It needs Epochs >= 1, enough blocks for the epochs,
+	// C <= MaxGenuineVersion and count(C) <= MaxGenuineStateItems.
+	Genuine bool
+	// RecordV0 (genuine mode) makes transaction records the 4-tuple of older
+	// nodes, without PersistedAuxiliaryInfo (and TransactionInfos without
+	// auxiliary_info_hash).
+	RecordV0 bool
 }
 
 // DefaultConfig returns the default chain (see docs/SIMULATOR.md): E = 40,
@@ -115,6 +126,11 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: queue batches %d not in [0, 65536]", ErrBadConfig, c.QueueBatches)
 	case c.MaxProducers < 0 || c.MaxProducers > 1<<16:
 		return fmt.Errorf("%w: max producers %d not in [0, 65536]", ErrBadConfig, c.MaxProducers)
+	}
+	if c.Genuine {
+		if _, err := layoutGenuine(&Chain{cfg: c}); err != nil {
+			return fmt.Errorf("%w: %v", ErrBadConfig, err)
+		}
 	}
 	return nil
 }

@@ -85,6 +85,28 @@ const (
 	BodyStall FaultKind = "bodystall"
 )
 
+// Content faults: records that frame and count right but whose content is
+// wrong, which only a content verifier sees. They apply to streams in both
+// modes (in synthetic mode they just alter bytes); After is the index of the
+// record they alter, and the stream goes on to its clean end.
+const (
+	// Flip: one byte of record After's payload inverted. In genuine mode the
+	// byte is inside data a decoder does not interpret (a write-set value,
+	// a state value, a ledger info's block id), so the record still decodes
+	// and the damage is a hash or signature mismatch.
+	Flip FaultKind = "flip"
+	// Swap: record After replaced, whole and well-formed, by the record of
+	// the next identity (version+1, epoch+1, the snapshot's item After+1).
+	Swap FaultKind = "swap"
+	// Stale (state snapshots): item After's value replaced by an older value
+	// of the same key, so the key order holds and only the root disagrees.
+	Stale FaultKind = "stale"
+	// Variant: the first byte of record After's payload, the variant index
+	// of its Transaction, LedgerInfoWithSignatures or StateKey, set to 0x20,
+	// a variant no decoder knows.
+	Variant FaultKind = "variant"
+)
+
 // What the lies put on the wire.
 const (
 	HugePrefixLength  = 0xFFFFFFF0
@@ -96,7 +118,8 @@ const (
 
 // FaultKinds lists the kinds in a stable order.
 var FaultKinds = []FaultKind{Drop, Abort, Reset, PrefixCut, Stall, Slow, Excess, Status500, Restart,
-	HugePrefix, BadChunk, CLLong, CLShort, HTTP10, Garbage, Silent, EndlessHeaders, BodyStall}
+	HugePrefix, BadChunk, CLLong, CLShort, HTTP10, Garbage, Silent, EndlessHeaders, BodyStall,
+	Flip, Swap, Stale, Variant}
 
 // Fault defaults for zero fields.
 const (
@@ -203,6 +226,8 @@ func (k FaultKind) appliesTo(e upstream.Endpoint) bool {
 		return true
 	case Status500, CLLong, CLShort, BodyStall:
 		return !e.Streaming()
+	case Stale:
+		return e == upstream.StateSnapshot || e == upstream.StateSnapshotChunk
 	}
 	return e.Streaming()
 }
@@ -215,6 +240,21 @@ func (k FaultKind) replacesResponse() bool {
 		return true
 	}
 	return false
+}
+
+// mutation is what a content fault does to its record (mutNone for the others).
+func (k FaultKind) mutation() mutation {
+	switch k {
+	case Flip:
+		return mutFlip
+	case Swap:
+		return mutSwap
+	case Stale:
+		return mutStale
+	case Variant:
+		return mutVariant
+	}
+	return mutNone
 }
 
 // terminal reports whether the kind ends the stream when it fires.

@@ -119,7 +119,44 @@ func (c *Chain) appendPayload(dst []byte, h uint64, size int) []byte {
 
 // appendRecord appends record (k, a, b) with its 4-byte big-endian length.
 func (c *Chain) appendRecord(dst []byte, k recordKind, a, b uint64) []byte {
+	if c.gen != nil {
+		start := len(dst)
+		dst = c.payload(append(dst, 0, 0, 0, 0), k, a, b, mutNone)
+		binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4))
+		return dst
+	}
 	h, size := c.record(k, a, b)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(size))
 	return c.appendPayload(dst, h, size)
+}
+
+// staleSalt picks the synthetic mode's "older value" of a state item.
+const staleSalt = 0x3c6ef372fe94f82b
+
+// payload appends the payload (no length prefix) of record (k, a, b) as a
+// content fault m leaves it. In synthetic mode swap takes the next identity,
+// stale keeps the identity hash and takes other bytes, flip inverts the
+// middle byte and variant sets the first.
+func (c *Chain) payload(dst []byte, k recordKind, a, b uint64, m mutation) []byte {
+	if c.gen != nil {
+		return c.gen.appendPayload(dst, k, a, b, m)
+	}
+	if m == mutSwap {
+		b++
+	}
+	h, size := c.record(k, a, b)
+	start := len(dst)
+	if m == mutStale {
+		dst = binary.LittleEndian.AppendUint64(dst, h)
+		dst = c.appendBlob(dst, mix(h^staleSalt), size-idHashSize)
+	} else {
+		dst = c.appendPayload(dst, h, size)
+	}
+	switch m {
+	case mutFlip:
+		dst[start+size/2] ^= 0xff
+	case mutVariant:
+		dst[start] = variantUnknown
+	}
+	return dst
 }

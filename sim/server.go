@@ -75,11 +75,17 @@ func (s *Server) Chain() *Chain { return s.chain.Load() }
 // committed (C grows, the pre-committed window moves with it) and epochs
 // more end (E grows). Records are pure functions of their identity, so
 // nothing served before changes; a stream already running keeps the
-// versions it started with, as the node's DB iterator does.
+// versions it started with, as the node's DB iterator does. A genuine chain
+// (Config.Genuine) does not advance.
 func (s *Server) Advance(versions, epochs uint64) (upstream.DBStateValue, error) {
 	for {
 		old := s.chain.Load()
 		cfg := old.Config()
+		if cfg.Genuine {
+			// The layout (blocks ending at C and at the epoch endings)
+			// depends on C and E: growing them would rewrite history.
+			return old.DBState(), fmt.Errorf("%w: a genuine chain cannot advance", ErrBadConfig)
+		}
 		cfg.CommittedVersion += versions
 		cfg.Epochs += epochs
 		if cfg.CommittedVersion < versions || cfg.Epochs < epochs {

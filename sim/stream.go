@@ -89,6 +89,7 @@ type producer struct {
 	batch   int
 	buf     *[]byte // the partial batch, nil when empty
 	records int     // records that end in buf
+	scratch []byte  // a record's payload, made before it is framed (genuine mode, content faults)
 }
 
 func (pr *producer) run(p plan, faults []appliedFault) {
@@ -101,9 +102,13 @@ func (pr *producer) run(p plan, faults []appliedFault) {
 	var markers []appliedFault
 	var term *appliedFault
 	var excess *appliedFault
+	var mutators []appliedFault // content faults, by After; the first at an After wins
 	for i := range faults {
 		f := &faults[i]
 		switch {
+		case f.After >= p.n && f.Kind.mutation() != mutNone: // no record to alter
+		case f.Kind.mutation() != mutNone:
+			mutators = append(mutators, *f)
 		case f.After > p.n && f.Kind != Excess:
 		case f.Kind == Excess:
 			if excess == nil {
@@ -118,8 +123,9 @@ func (pr *producer) run(p plan, faults []appliedFault) {
 		}
 	}
 	slices.SortStableFunc(markers, func(a, b appliedFault) int { return cmpU64(a.After, b.After) })
+	slices.SortStableFunc(mutators, func(a, b appliedFault) int { return cmpU64(a.After, b.After) })
 
-	mi := 0
+	mi, ui := 0, 0
 	for k := uint64(0); ; k++ {
 		for ; mi < len(markers) && markers[mi].After == k; mi++ {
 			f := markers[mi]
@@ -142,13 +148,20 @@ func (pr *producer) run(p plan, faults []appliedFault) {
 		if k == p.n {
 			break
 		}
-		if !pr.append(p.kind, p.version, p.first+k) {
+		m := mutNone
+		for ; ui < len(mutators) && mutators[ui].After == k; ui++ {
+			if m == mutNone {
+				m = mutators[ui].Kind.mutation()
+				pr.s.fired(mutators[ui])
+			}
+		}
+		if !pr.append(p.kind, p.version, p.first+k, m) {
 			return
 		}
 	}
 	if excess != nil {
 		pr.s.fired(*excess)
-		if !pr.append(p.kind, p.version, p.first+p.n) {
+		if !pr.append(p.kind, p.version, p.first+p.n, mutNone) {
 			return
 		}
 	}
@@ -167,10 +180,9 @@ func (pr *producer) terminate(f appliedFault, p plan, k uint64) {
 		pr.discard() // cut as Abort: on a close-delimited body, a clean-looking end
 		pr.send(item{ctl: ctlAbort})
 	case HugePrefix:
-		h, size := pr.chain.record(p.kind, p.version, p.first+k)
 		pr.ensureBuf()
 		*pr.buf = binary.BigEndian.AppendUint32(*pr.buf, HugePrefixLength)
-		*pr.buf = pr.chain.appendPayload(*pr.buf, h, size)
+		*pr.buf = pr.chain.payload(*pr.buf, p.kind, p.version, p.first+k, mutNone)
 		if pr.flush() {
 			pr.send(item{ctl: ctlEnd})
 		}
@@ -183,7 +195,8 @@ func (pr *producer) terminate(f appliedFault, p plan, k uint64) {
 		c := map[FaultKind]ctl{Drop: ctlEnd, Abort: ctlAbort, Reset: ctlReset}[f.Kind]
 		pr.send(item{ctl: c})
 	case PrefixCut:
-		_, size := pr.chain.record(p.kind, p.version, p.first+k)
+		pr.scratch = pr.chain.payload(pr.scratch[:0], p.kind, p.version, p.first+k, mutNone)
+		size := len(pr.scratch)
 		pr.ensureBuf()
 		*pr.buf = binary.BigEndian.AppendUint32(*pr.buf, uint32(size))
 		if pr.flush() {
@@ -202,9 +215,13 @@ func (pr *producer) ensureBuf() {
 	}
 }
 
-// append adds one record, flushing when the batch reaches its target.
-func (pr *producer) append(k recordKind, a, b uint64) bool {
+// append adds one record, altered by m, flushing when the batch reaches its target.
+func (pr *producer) append(k recordKind, a, b uint64, m mutation) bool {
 	pr.ensureBuf()
+	if pr.chain.gen != nil || m != mutNone {
+		pr.scratch = pr.chain.payload(pr.scratch[:0], k, a, b, m)
+		return pr.appendPayload(pr.scratch)
+	}
 	h, size := pr.chain.record(k, a, b)
 	*pr.buf = binary.BigEndian.AppendUint32(*pr.buf, uint32(size))
 	if pr.s.cfg.PrefixSplit && len(*pr.buf) >= pr.batch {
@@ -215,6 +232,23 @@ func (pr *producer) append(k recordKind, a, b uint64) bool {
 		pr.ensureBuf()
 	}
 	*pr.buf = pr.chain.appendPayload(*pr.buf, h, size)
+	pr.records++
+	if len(*pr.buf) >= pr.batch {
+		return pr.flush()
+	}
+	return true
+}
+
+// appendPayload adds one record whose payload is already made.
+func (pr *producer) appendPayload(payload []byte) bool {
+	*pr.buf = binary.BigEndian.AppendUint32(*pr.buf, uint32(len(payload)))
+	if pr.s.cfg.PrefixSplit && len(*pr.buf) >= pr.batch {
+		if !pr.flush() {
+			return false
+		}
+		pr.ensureBuf()
+	}
+	*pr.buf = append(*pr.buf, payload...)
 	pr.records++
 	if len(*pr.buf) >= pr.batch {
 		return pr.flush()
