@@ -60,6 +60,8 @@ type genuine struct {
 	once      sync.Once
 	snapshots map[uint64]*snapshot // every snapshot version of 0..C
 	tree      *accumulator.Tree    // over the TransactionInfo hashes of versions 0..C
+	infos     []byte               // BCS TransactionInfos of versions 0..LatestVersion()+2, concatenated
+	infoEnds  []uint32             // infoEnds[v]: where version v's ends in infos
 	endings   [][]byte             // BCS LedgerInfoWithSignatures ending epoch e
 	latest    []byte               // the ledger info at C (epoch E) when E is open
 }
@@ -182,14 +184,23 @@ func (g *genuine) build() {
 			}
 			v = next
 		}
+		// Every TransactionInfo is kept (about 150 bytes a version), so
+		// serving a record hashes nothing.
+		n := g.c.LatestVersion() + 3
 		leaves := make([]hash.Value, cfg.CommittedVersion+1)
-		var scratch []byte
-		for v := range leaves {
+		ends := make([]uint32, n)
+		var infos, scratch []byte
+		for v := range n {
 			var info []byte
-			scratch, info = g.transaction(scratch[:0], uint64(v))
-			leaves[v] = types.HashTransactionInfo(info)
+			scratch, info = g.transaction(scratch[:0], v)
+			if v < uint64(len(leaves)) {
+				leaves[v] = types.HashTransactionInfo(info)
+			}
+			infos = append(infos, info...)
+			ends[v] = uint32(len(infos))
 		}
 		g.tree = accumulator.NewTree(hash.TransactionAccumulator, leaves)
+		g.infos, g.infoEnds = infos, ends
 		g.endings = make([][]byte, len(g.epochEnds))
 		for e := range g.epochEnds {
 			g.endings[e] = g.ledgerInfo(uint64(e), g.epochEnds[e], true)
@@ -198,6 +209,18 @@ func (g *genuine) build() {
 			g.latest = g.ledgerInfo(cfg.Epochs, cfg.CommittedVersion, false)
 		}
 	})
+}
+
+// cachedInfo returns version v's TransactionInfo once build has kept them.
+func (g *genuine) cachedInfo(v uint64) ([]byte, bool) {
+	if v >= uint64(len(g.infoEnds)) {
+		return nil, false
+	}
+	from := uint32(0)
+	if v > 0 {
+		from = g.infoEnds[v-1]
+	}
+	return g.infos[from:g.infoEnds[v]], true
 }
 
 func (g *genuine) isSnapshotVersion(v uint64) bool {

@@ -159,11 +159,9 @@ func (g *genuine) appendTransaction(dst []byte, v uint64) (out []byte, infoAt, i
 	}
 
 	eventBytes := make([][]byte, len(events))
-	leaves := make([]hash.Value, len(events))
 	evLen := 0
 	for i := range events {
 		eventBytes[i] = types.Marshal(&events[i])
-		leaves[i] = types.HashContractEvent(eventBytes[i])
 		evLen += len(eventBytes[i])
 	}
 	ws := types.WriteSet{Entries: make([]types.WriteSetEntry, len(writes))}
@@ -183,29 +181,36 @@ func (g *genuine) appendTransaction(dst []byte, v uint64) (out []byte, infoAt, i
 	}
 	txnBytes := types.Marshal(&txn)
 	wsBytes := types.Marshal(&ws)
-
-	info := types.TransactionInfo{
-		GasUsed:         gas,
-		Status:          status,
-		TransactionHash: types.HashTransaction(txnBytes),
-		EventRootHash:   accumulator.EventRoot(leaves),
-		StateChangeHash: types.HashWriteSet(wsBytes),
-	}
-	if v == last {
-		root := g.pseudoHash(kindBlock, v, 2) // a state root the simulator does not serve
-		if s, ok := g.snapshots[v]; ok {
-			root = s.root
-		}
-		info.StateCheckpointHash = &root
-	}
 	aux := types.PersistedAuxiliaryInfo{}
 	if v >= cfg.CommittedVersion/5 && v != 0 { // older history has none, as before 2025
 		aux = types.PersistedAuxiliaryInfo{Kind: types.AuxInfoV1, TransactionIndex: uint32(v - first)}
 	}
 	auxBytes := types.Marshal(&aux)
-	if !cfg.RecordV0 && aux.Kind != types.AuxInfoNone {
-		ah := types.HashPersistedAuxiliaryInfo(auxBytes)
-		info.AuxiliaryInfoHash = &ah
+	infoBytes, ok := g.cachedInfo(v)
+	if !ok {
+		leaves := make([]hash.Value, len(eventBytes))
+		for i, e := range eventBytes {
+			leaves[i] = types.HashContractEvent(e)
+		}
+		info := types.TransactionInfo{
+			GasUsed:         gas,
+			Status:          status,
+			TransactionHash: types.HashTransaction(txnBytes),
+			EventRootHash:   accumulator.EventRoot(leaves),
+			StateChangeHash: types.HashWriteSet(wsBytes),
+		}
+		if v == last {
+			root := g.pseudoHash(kindBlock, v, 2) // a state root the simulator does not serve
+			if s, ok := g.snapshots[v]; ok {
+				root = s.root
+			}
+			info.StateCheckpointHash = &root
+		}
+		if !cfg.RecordV0 && aux.Kind != types.AuxInfoNone {
+			ah := types.HashPersistedAuxiliaryInfo(auxBytes)
+			info.AuxiliaryInfoHash = &ah
+		}
+		infoBytes = types.Marshal(&info)
 	}
 
 	out = append(dst, txnBytes...)
@@ -213,7 +218,7 @@ func (g *genuine) appendTransaction(dst []byte, v uint64) (out []byte, infoAt, i
 		out = append(out, auxBytes...)
 	}
 	infoAt = len(out) - len(dst)
-	out = append(out, types.Marshal(&info)...)
+	out = append(out, infoBytes...)
 	infoEnd = len(out) - len(dst)
 	out = binary.AppendUvarint(out, uint64(len(events)))
 	for _, e := range eventBytes {
@@ -468,7 +473,7 @@ func (g *genuine) small(req upstream.Request) (int, []byte) {
 		if err != nil {
 			return 500, nil
 		}
-		_, info := g.transaction(nil, v)
+		info, _ := g.cachedInfo(v)
 		p := accumulator.TransactionInfoWithProof{LedgerInfoToTransactionInfoProof: proof, TransactionInfo: info}
 		p.Encode(w)
 		w.Fixed(li)

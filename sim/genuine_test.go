@@ -570,3 +570,15 @@ func BenchmarkGenuineStateItems(b *testing.B) {
 		i = (i + 1) % 51_999
 	}
 }
+
+// BenchmarkGenuineBuild is the one-time cost of the default genuine chain:
+// layout, validator keys, snapshots, TransactionInfos, accumulator, signed
+// ledger infos. Run it with -benchtime 1x.
+func BenchmarkGenuineBuild(b *testing.B) {
+	cfg := DefaultConfig()
+	cfg.Genuine = true
+	b.ReportAllocs()
+	for b.Loop() {
+		NewChain(cfg).Build()
+	}
+}

@@ -45,9 +45,12 @@ func Sim(env Env, args []string) int {
 	fs.BoolVar(&cfg.EpochJustEnded, "epoch-just-ended", false, "the open epoch E already has its ending ledger info")
 	fs.BoolVar(&cfg.PrefixSplit, "prefix-split", false, "older nodes: a batch may end right after a length prefix")
 	fs.BoolVar(&cfg.EmptyMethodNotAllowed, "empty-405", false, "answer non-GET with an empty 405 instead of warp's text body")
+	fs.BoolVar(&cfg.Genuine, "genuine", false, "serve genuine Aptos records and proofs, consistent with every commitment (content verification)")
+	fs.BoolVar(&cfg.RecordV0, "record-v0", false, "genuine mode: transaction records as older nodes wrote them, without PersistedAuxiliaryInfo")
 	var f sim.Fault
 	kind := fs.String("fault", "", "arm a fault at start: drop, abort, reset, prefixcut, stall, slow, excess, status500, restart;\n"+
-		"or a lie the node never tells: hugeprefix, badchunk, cllong, clshort, http10, garbage, silent, endlessheaders")
+		"or a lie the node never tells: hugeprefix, badchunk, cllong, clshort, http10, garbage, silent, endlessheaders;\n"+
+		"or wrong content that only a verifier sees: flip, swap, stale, variant")
 	fs.Uint64Var(&f.After, "fault-after", 0, "records sent before the fault fires")
 	fs.IntVar(&f.Count, "fault-count", 1, "responses to fault; -1 for all")
 	fs.DurationVar(&f.Stall, "stall", 0, "stall: how long no bytes flow (0: 5s); silent: how long the request goes unanswered before a close (0: until the client closes)")
