@@ -5,8 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/backseal/backseal/aptos/accumulator"
 	"github.com/backseal/backseal/aptos/bcs"
@@ -173,10 +175,11 @@ func layoutGenuine(c *Chain) (*genuine, error) {
 func (g *genuine) build() {
 	g.once.Do(func() {
 		cfg := g.c.cfg
-		g.snapshots = map[uint64]*snapshot{}
+		workers := max(1, runtime.GOMAXPROCS(0))
+		var versions []uint64
 		for v := uint64(0); ; {
 			if g.isSnapshotVersion(v) {
-				g.snapshots[v] = g.buildSnapshot(v)
+				versions = append(versions, v)
 			}
 			next, ok := g.nextSnapshotVersion(v)
 			if !ok {
@@ -184,23 +187,43 @@ func (g *genuine) build() {
 			}
 			v = next
 		}
+		built := make([]*snapshot, len(versions))
+		parallel(workers, len(versions), func(i int) { built[i] = g.buildSnapshot(versions[i]) })
+		g.snapshots = make(map[uint64]*snapshot, len(versions))
+		for i, v := range versions {
+			g.snapshots[v] = built[i]
+		}
 		// Every TransactionInfo is kept (about 150 bytes a version), so
-		// serving a record hashes nothing.
+		// serving a record hashes nothing. Versions are independent: build
+		// them in spans, one worker a span.
 		n := g.c.LatestVersion() + 3
+		const span = 4096
+		spans := int((n + span - 1) / span)
+		infos := make([][]byte, spans)
+		ends := make([][]uint32, spans)
 		leaves := make([]hash.Value, cfg.CommittedVersion+1)
-		ends := make([]uint32, n)
-		var infos, scratch []byte
-		for v := range n {
-			var info []byte
-			scratch, info = g.transaction(scratch[:0], v)
-			if v < uint64(len(leaves)) {
-				leaves[v] = types.HashTransactionInfo(info)
+		parallel(workers, spans, func(i int) {
+			var buf, scratch []byte
+			for v := uint64(i) * span; v < min(n, uint64(i+1)*span); v++ {
+				var info []byte
+				scratch, info = g.transaction(scratch[:0], v)
+				if v < uint64(len(leaves)) {
+					leaves[v] = types.HashTransactionInfo(info)
+				}
+				buf = append(buf, info...)
+				ends[i] = append(ends[i], uint32(len(buf)))
 			}
-			infos = append(infos, info...)
-			ends[v] = uint32(len(infos))
+			infos[i] = buf
+		})
+		g.infoEnds = make([]uint32, 0, n)
+		for i := range spans {
+			base := uint32(len(g.infos))
+			g.infos = append(g.infos, infos[i]...)
+			for _, e := range ends[i] {
+				g.infoEnds = append(g.infoEnds, base+e)
+			}
 		}
 		g.tree = accumulator.NewTree(hash.TransactionAccumulator, leaves)
-		g.infos, g.infoEnds = infos, ends
 		g.endings = make([][]byte, len(g.epochEnds))
 		for e := range g.epochEnds {
 			g.endings[e] = g.ledgerInfo(uint64(e), g.epochEnds[e], true)
@@ -209,6 +232,20 @@ func (g *genuine) build() {
 			g.latest = g.ledgerInfo(cfg.Epochs, cfg.CommittedVersion, false)
 		}
 	})
+}
+
+// parallel runs f(0..n-1) on up to workers goroutines.
+func parallel(workers, n int, f func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(workers, n) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // cachedInfo returns version v's TransactionInfo once build has kept them.

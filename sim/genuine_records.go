@@ -405,7 +405,10 @@ func (g *genuine) appendStateRecord(dst []byte, v, i uint64, m mutation) (out []
 	if m == mutSwap {
 		i++
 	}
-	j := uint64(s.order[i%n])
+	j := uint64(0) // an empty snapshot's excess or swapped record: a first item
+	if n > 0 {
+		j = uint64(s.order[i%n])
+	}
 	gen := g.generation(j, v)
 	if m == mutStale {
 		gen--

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 
@@ -580,5 +583,66 @@ func BenchmarkGenuineBuild(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		NewChain(cfg).Build()
+	}
+}
+
+func TestControlContentFaults(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, smallGenuine())
+	ctl := httptest.NewServer(s.ControlHandler())
+	t.Cleanup(ctl.Close)
+	do := func(method, path, body string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, ctl.URL+path, strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for body, want := range map[string]int{
+		`{"kind":"flip","after":3,"endpoint":"transactions"}`:          200,
+		`{"kind":"swap","after":1}`:                                    200,
+		`{"kind":"stale","after":2,"endpoint":"state_snapshot_chunk"}`: 200,
+		`{"kind":"variant","endpoint":"epoch_ending_ledger_infos"}`:    200,
+		`{"kind":"stale","endpoint":"transactions"}`:                   400,
+		`{"kind":"flip","endpoint":"db_state"}`:                        400,
+	} {
+		if got := do("POST", "/faults", body); got != want {
+			t.Errorf("POST %s: %d, want %d", body, got, want)
+		}
+	}
+	if got := len(s.Faults()); got != 4 {
+		t.Errorf("%d faults armed, want 4", got)
+	}
+	if got := do("POST", "/chain/advance?versions=10", ""); got != 400 {
+		t.Errorf("advance of a genuine chain: %d, want 400", got)
+	}
+	// Through net/http: a flipped record is a clean, complete body of the right length.
+	s.SetFaults(Fault{Kind: Flip, After: 10, Endpoint: "transactions"})
+	want := cleanBody(t, s, "/transactions/0/100")
+	resp, body, err := httpGet(t, newClient(t), s.URL(), "/transactions/0/100")
+	if err != nil || resp.StatusCode != 200 || len(body) != len(want) || bytes.Equal(body, want) {
+		t.Fatalf("net/http: %v, %d of %d bytes", err, len(body), len(want))
+	}
+}
+
+// An empty snapshot (count(0) = 0) still serves an excess record.
+func TestGenuineEmptySnapshot(t *testing.T) {
+	t.Parallel()
+	cfg := smallGenuine()
+	cfg.StateItemsBase = 0
+	s := startServer(t, cfg)
+	if got := payloads(t, s.Chain(), "/state_snapshot/0"); len(got) != 0 {
+		t.Fatalf("%d items", len(got))
+	}
+	s.SetFaults(Fault{Kind: Excess})
+	r := rawGet(t, s.Addr(), "/state_snapshot/0")
+	if r.err != nil || !r.terminated || len(splitRecords(t, r.body)) != 1 {
+		t.Fatalf("excess on an empty snapshot: %v, %d bytes", r.err, len(r.body))
+	}
+	if _, err := stateItem(splitRecords(t, r.body)[0][4:]); err != nil {
+		t.Fatal(err)
 	}
 }
