@@ -11,7 +11,8 @@ import (
 	"github.com/backseal/backseal/upstream"
 )
 
-// Chain is the simulated node's content: a deterministic synthetic chain. Every
+// Chain is the simulated node's content: a deterministic chain, synthetic
+// bytes or, with Config.Genuine, real Aptos structures (see genuine.go). Every
 // record is a pure function of (Seed, kind, identity): the transaction at
 // version v, the epoch ending ledger info of epoch e, state item i of the
 // snapshot at version v. So record i of /transactions/{s}/{n} is record 0 of

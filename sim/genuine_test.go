@@ -202,6 +202,11 @@ func epochChain(t testing.TB, c *Chain) []*ledger.EpochState {
 		}
 		prev = li.LedgerInfo.CommitInfo.Version
 		sets[e+1] = ec.Current()
+		// An epoch ends a block: its last version is a state checkpoint.
+		rec, err := types.DecodeTransactionRecord(payloads(t, c, fmt.Sprintf("/transactions/%d/1", prev))[0])
+		if err != nil || rec.TransactionInfo.StateCheckpointHash == nil {
+			t.Fatalf("epoch %d ends at %d, not a block end (%v)", e, prev, err)
+		}
 	}
 	return sets
 }
@@ -279,6 +284,10 @@ func TestGenuineStateSnapshot(t *testing.T) {
 		}
 		if info.StateCheckpointHash == nil {
 			t.Fatalf("%d: no state checkpoint hash", v)
+		}
+		rec := checkRecord(t, payloads(t, c, fmt.Sprintf("/transactions/%d/1", v))[0], types.RecordV1)
+		if !bytes.Equal(rec.TransactionInfoBytes, twp.TransactionInfo) {
+			t.Fatalf("%d: the proof's TransactionInfo is not the record's", v)
 		}
 		recs := payloads(t, c, fmt.Sprintf("/state_snapshot/%d", v))
 		n, _ := c.StateItemCount(v)
