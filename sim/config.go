@@ -77,7 +77,8 @@ type Config struct {
 	// with every commitment (hashes, accumulators, sparse Merkle roots,
 	// BLS-signed ledger infos), for content verification; see
 	// docs/SIMULATOR.md. It needs Epochs >= 1, enough blocks for the epochs,
-	// C <= MaxGenuineVersion and count(C) <= MaxGenuineStateItems.
+	// C <= MaxGenuineVersion and at most MaxGenuineStateItems items over all
+	// snapshots.
 	Genuine bool
 	// RecordV0 (genuine mode) makes transaction records the 4-tuple of older
 	// nodes, without PersistedAuxiliaryInfo (and TransactionInfos without

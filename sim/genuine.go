@@ -28,11 +28,12 @@ import (
 // pure functions of (seed, kind, identity) and the layout, so resumes see
 // identical bytes.
 
-// Limits of genuine mode: it holds the accumulator (about 64 bytes per
-// version) and every snapshot's sorted leaves (64 bytes per item) in memory.
+// Limits of genuine mode: it holds every TransactionInfo and the accumulator
+// (about 220 bytes per version) and every snapshot's sorted leaves (68 bytes
+// per item, summed over all snapshots) in memory.
 const (
-	MaxGenuineVersion    = 4 << 20
-	MaxGenuineStateItems = 1 << 20
+	MaxGenuineVersion    = 1 << 20
+	MaxGenuineStateItems = 1 << 22
 )
 
 // Salts of the genuine generators, so their draws are independent.
@@ -124,12 +125,23 @@ func layoutGenuine(c *Chain) (*genuine, error) {
 		return nil, fmt.Errorf("%w: genuine mode needs at least one epoch", errGenuineLayout)
 	}
 	if cfg.CommittedVersion > MaxGenuineVersion || cfg.PreCommitted > 1<<16 {
-		return nil, fmt.Errorf("%w: genuine mode holds at most %d versions", errGenuineLayout, MaxGenuineVersion)
-	}
-	if cfg.itemCount(cfg.CommittedVersion) > MaxGenuineStateItems {
-		return nil, fmt.Errorf("%w: genuine mode holds at most %d state items per snapshot", errGenuineLayout, MaxGenuineStateItems)
+		return nil, fmt.Errorf("%w: genuine mode holds at most %d committed and 65536 pre-committed versions", errGenuineLayout, MaxGenuineVersion)
 	}
 	g := &genuine{c: c}
+	items := uint64(0)
+	for v := uint64(0); ; {
+		if g.isSnapshotVersion(v) {
+			items += min(cfg.itemCount(v), MaxGenuineStateItems+1)
+			if items > MaxGenuineStateItems {
+				return nil, fmt.Errorf("%w: genuine mode holds at most %d state items over all snapshots", errGenuineLayout, MaxGenuineStateItems)
+			}
+		}
+		next, ok := g.nextSnapshotVersion(v)
+		if !ok {
+			break
+		}
+		v = next
+	}
 	C := cfg.CommittedVersion
 	forced := func(s uint64) (uint64, bool) { // the next snapshot version at or after s
 		if s > C {

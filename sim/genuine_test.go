@@ -655,3 +655,17 @@ func TestGenuineEmptySnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestGenuineLimits(t *testing.T) {
+	t.Parallel()
+	cfg := smallGenuine()
+	cfg.CommittedVersion = MaxGenuineVersion + 1
+	if err := cfg.Validate(); !errors.Is(err, ErrBadConfig) {
+		t.Errorf("too many versions: %v", err)
+	}
+	cfg = smallGenuine()
+	cfg.StateItemsBase = MaxGenuineStateItems / 4 // five snapshots of the test chain
+	if err := cfg.Validate(); !errors.Is(err, ErrBadConfig) {
+		t.Errorf("too many state items: %v", err)
+	}
+}
