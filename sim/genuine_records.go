@@ -148,8 +148,19 @@ func (g *genuine) appendTransaction(dst []byte, v uint64) (out []byte, infoAt, i
 		}
 		v2Event(structTag("transaction_fee", "FeeStatement"), 40, 14)
 	}
+	// The parts are encoded into one scratch buffer: a few allocations a
+	// record instead of one growing buffer per part. A slice enc returns
+	// stays valid when the buffer moves (it keeps the old array).
+	scratch := make([]byte, 0, 2*recordSize(kindTransaction, h)+1024)
+	enc := func(v interface{ Encode(*bcs.Writer) }) []byte {
+		start := len(scratch)
+		w := bcs.NewWriter(scratch)
+		v.Encode(w)
+		scratch = w.Encoded()
+		return scratch[start:len(scratch):len(scratch)]
+	}
 	for i := range writes {
-		writes[i].enc = types.Marshal(&writes[i].key)
+		writes[i].enc = enc(&writes[i].key)
 	}
 	sort.Slice(writes, func(i, j int) bool { return bytes.Compare(writes[i].enc, writes[j].enc) < 0 })
 	lastOp := &writes[len(writes)-1].op
@@ -161,7 +172,7 @@ func (g *genuine) appendTransaction(dst []byte, v uint64) (out []byte, infoAt, i
 	eventBytes := make([][]byte, len(events))
 	evLen := 0
 	for i := range events {
-		eventBytes[i] = types.Marshal(&events[i])
+		eventBytes[i] = enc(&events[i])
 		evLen += len(eventBytes[i])
 	}
 	ws := types.WriteSet{Entries: make([]types.WriteSetEntry, len(writes))}
@@ -170,8 +181,12 @@ func (g *genuine) appendTransaction(dst []byte, v uint64) (out []byte, infoAt, i
 	}
 	// Pad the last write to the drawn size (genesis keeps its own size: its
 	// write set is in the transaction too).
+	var txnBytes []byte
 	if v != 0 {
-		base := len(types.Marshal(&txn)) + evLen + len(types.Marshal(&ws)) + 160
+		txnBytes = enc(&txn) // the pad is in the write set only
+		mark := len(scratch)
+		base := len(txnBytes) + evLen + len(enc(&ws)) + 160
+		scratch = scratch[:mark]
 		if target := recordSize(kindTransaction, h); target > base {
 			op := &ws.Entries[len(ws.Entries)-1].Op
 			op.Data = c.appendBlob(nil, h^16, len(op.Data)+target-base)
@@ -179,13 +194,15 @@ func (g *genuine) appendTransaction(dst []byte, v uint64) (out []byte, infoAt, i
 	} else {
 		txn = types.Transaction{Kind: types.TxnGenesis, Genesis: &types.WriteSetPayload{Kind: types.WriteSetPayloadDirect, WriteSet: ws, Events: events}}
 	}
-	txnBytes := types.Marshal(&txn)
-	wsBytes := types.Marshal(&ws)
+	if v == 0 {
+		txnBytes = enc(&txn)
+	}
+	wsBytes := enc(&ws)
 	aux := types.PersistedAuxiliaryInfo{}
 	if v >= cfg.CommittedVersion/5 && v != 0 { // older history has none, as before 2025
 		aux = types.PersistedAuxiliaryInfo{Kind: types.AuxInfoV1, TransactionIndex: uint32(v - first)}
 	}
-	auxBytes := types.Marshal(&aux)
+	auxBytes := enc(&aux)
 	infoBytes, ok := g.cachedInfo(v)
 	if !ok {
 		leaves := make([]hash.Value, len(eventBytes))
@@ -210,7 +227,7 @@ func (g *genuine) appendTransaction(dst []byte, v uint64) (out []byte, infoAt, i
 			ah := types.HashPersistedAuxiliaryInfo(auxBytes)
 			info.AuxiliaryInfoHash = &ah
 		}
-		infoBytes = types.Marshal(&info)
+		infoBytes = enc(&info)
 	}
 
 	out = append(dst, txnBytes...)
