@@ -22,7 +22,7 @@ func Sim(env Env, args []string) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: backseal sim [flags]")
-		fmt.Fprintln(stderr, "\nServes a deterministic synthetic chain as the node's legacy backup service does,")
+		fmt.Fprintln(stderr, "\nServes a deterministic chain (synthetic, or real Aptos content with --genuine) as the node's legacy backup service does,")
 		fmt.Fprintln(stderr, "byte for byte, with faults on demand (flags below, or the control API). See docs/SIMULATOR.md.")
 		fmt.Fprintln(stderr)
 		fs.PrintDefaults()
