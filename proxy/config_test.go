@@ -54,6 +54,10 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"record size", func(c *Config) { c.MaxRecordSize = 0 }, "max_record_size"},
 		{"cidr", func(c *Config) { c.TrustedProxies = []string{"10.0.0.1"} }, "trusted_proxies"},
 		{"log level", func(c *Config) { c.LogLevel = "loud" }, "log_level"},
+		{"waypoint without verify_content", func(c *Config) {
+			c.TrustedWaypoint = "0:6072b68a942aace147e0655c5704beaa255c84a7829baa4e72a500f1516584c4"
+		}, "trusted_waypoint"},
+		{"waypoint malformed", func(c *Config) { c.VerifyContent, c.TrustedWaypoint = true, "0:abc" }, "trusted_waypoint"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

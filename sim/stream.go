@@ -223,6 +223,24 @@ func (pr *producer) append(k recordKind, a, b uint64, m mutation) bool {
 		return pr.appendPayload(pr.scratch)
 	}
 	h, size := pr.chain.record(k, a, b)
+	if !pr.appendPrefix(size) {
+		return false
+	}
+	*pr.buf = pr.chain.appendPayload(*pr.buf, h, size) // straight into the batch: no copy
+	return pr.endRecord()
+}
+
+// appendPayload adds one record whose payload is already made.
+func (pr *producer) appendPayload(payload []byte) bool {
+	if !pr.appendPrefix(len(payload)) {
+		return false
+	}
+	*pr.buf = append(*pr.buf, payload...)
+	return pr.endRecord()
+}
+
+// appendPrefix starts a record of size bytes. It returns false once the writer is gone.
+func (pr *producer) appendPrefix(size int) bool {
 	*pr.buf = binary.BigEndian.AppendUint32(*pr.buf, uint32(size))
 	if pr.s.cfg.PrefixSplit && len(*pr.buf) >= pr.batch {
 		// Older nodes sent the prefix and the payload as two send_bytes calls.
@@ -231,24 +249,11 @@ func (pr *producer) append(k recordKind, a, b uint64, m mutation) bool {
 		}
 		pr.ensureBuf()
 	}
-	*pr.buf = pr.chain.appendPayload(*pr.buf, h, size)
-	pr.records++
-	if len(*pr.buf) >= pr.batch {
-		return pr.flush()
-	}
 	return true
 }
 
-// appendPayload adds one record whose payload is already made.
-func (pr *producer) appendPayload(payload []byte) bool {
-	*pr.buf = binary.BigEndian.AppendUint32(*pr.buf, uint32(len(payload)))
-	if pr.s.cfg.PrefixSplit && len(*pr.buf) >= pr.batch {
-		if !pr.flush() {
-			return false
-		}
-		pr.ensureBuf()
-	}
-	*pr.buf = append(*pr.buf, payload...)
+// endRecord counts a record appended and flushes a full batch.
+func (pr *producer) endRecord() bool {
 	pr.records++
 	if len(*pr.buf) >= pr.batch {
 		return pr.flush()

@@ -46,11 +46,12 @@ type options struct {
 	only           string
 	keep           bool
 	perf           bool
+	contentSize    int64
 }
 
 func main() {
 	var o options
-	size, concBytes := sizeFlag(2<<30), sizeFlag(8<<20)
+	size, concBytes, contentSize := sizeFlag(2<<30), sizeFlag(8<<20), sizeFlag(256<<20)
 	flag.StringVar(&o.backseal, "backseal", "bin/backseal", "backseal binary (built with `go build` if missing)")
 	flag.Var(&size, "size", "bytes per measured stream (KiB/MiB/GiB suffixes)")
 	flag.IntVar(&o.rounds, "rounds", 5, "interleaved rounds; every path runs once per round")
@@ -69,8 +70,9 @@ func main() {
 	flag.StringVar(&o.only, "paths", "", "comma-separated subset of paths: "+strings.Join(allKeys, ","))
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs, logs)")
 	flag.BoolVar(&o.perf, "perf", false, "also profile an unstripped backseal with perf during one framed stream")
+	flag.Var(&contentSize, "content-size", "bytes per content verification stream (genuine chain; 0 skips)")
 	flag.Parse()
-	o.size, o.concBytes = int64(size), int64(concBytes)
+	o.size, o.concBytes, o.contentSize = int64(size), int64(concBytes), int64(contentSize)
 	if flag.NArg() > 0 || o.rounds < 1 || o.size < 1<<20 {
 		fmt.Fprintln(os.Stderr, "usage: e2ebench [flags] (-size at least 1MiB, -rounds at least 1)")
 		flag.PrintDefaults()
@@ -294,6 +296,11 @@ func run(o options) (*report, error) {
 
 	if o.conc > 0 {
 		if err := runConcurrent(rep, dir, bin, committed, counts[2], sizes[2], counts[3], sizes[3]); err != nil {
+			return nil, err
+		}
+	}
+	if o.contentSize > 0 {
+		if err := runContent(rep, dir, bin); err != nil {
 			return nil, err
 		}
 	}

@@ -59,6 +59,7 @@ type report struct {
 	conc              []concReport
 	perf              string
 	concNote          string
+	content           *contentRun
 }
 
 // pathSummary holds the medians over a path's runs.
@@ -354,6 +355,10 @@ func (r *report) markdown() string {
 		p("| time to first byte added by the sidecar | ≤ 1 ms | %s µs framed, %s µs passthrough (medians) | %s |\n", fmt.Sprintf("%+d", fr.ttfbAdded.Microseconds()), fmt.Sprintf("%+d", pa.ttfbAdded.Microseconds()), mark(worst <= goalAddedTTFB))
 	}
 	p("\n")
+
+	if r.content != nil {
+		p("%s", r.content.markdown())
+	}
 
 	if len(r.conc) > 0 {
 		p("**%d concurrent streams** through a fresh backseal per mode (its own simulator: `--batch-size 65536`, `--max-producers %d`, so the simulator is not the limit), each `/transactions/0/N` of %s; memory per stream = (peak RSS − idle RSS after one warm stream) / %d (the goal's measure), and per receiving stream the same growth over the most streams receiving at once (what each stream that moves data costs, if the waiting ones cost nothing); \"receiving at once\" = most streams between their first and last byte at one moment; first byte = per-stream time from request to first payload byte, median and max; upstream connections = most established connections on the simulator's port, idle pooled ones included (backseal's upstream pool allows 128, shared by the streams and their `/db_state` count lookups).\n\n",

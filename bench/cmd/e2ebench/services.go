@@ -154,6 +154,7 @@ type simConfig struct {
 	committed    uint64
 	batch        int
 	maxProducers int
+	genuine      bool // real Aptos structures (content verification)
 }
 
 func startSim(dir, name, bin string, c simConfig) (*service, error) {
@@ -161,13 +162,17 @@ func startSim(dir, name, bin string, c simConfig) (*service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := start(dir, name, addr, bin, "sim", "--listen", addr, "--control-listen", "",
+	argv := []string{bin, "sim", "--listen", addr, "--control-listen", "",
 		"--committed-version", strconv.FormatUint(c.committed, 10),
-		"--batch-size", strconv.Itoa(c.batch), "--max-producers", strconv.Itoa(c.maxProducers))
+		"--batch-size", strconv.Itoa(c.batch), "--max-producers", strconv.Itoa(c.maxProducers)}
+	if c.genuine {
+		argv = append(argv, "--genuine")
+	}
+	s, err := start(dir, name, addr, argv...)
 	if err != nil {
 		return nil, err
 	}
-	return s, s.waitReady("/db_state", 10*time.Second)
+	return s, s.waitReady("/db_state", 2*time.Minute) // a genuine chain builds first
 }
 
 func startBackseal(dir, name, bin, upstream string, extra ...string) (*service, error) {
