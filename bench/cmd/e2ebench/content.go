@@ -108,8 +108,8 @@ func (cr *contentRun) markdown() string {
 	var b strings.Builder
 	offG, offC, offP, offE := cr.medians(keyContentOff)
 	onG, onC, onP, onE := cr.medians(keyContentOn)
-	fmt.Fprintf(&b, "**Content verification** (issue 13): `/transactions/0/%d` of a genuine chain (`backseal sim --genuine`, %s, %d records), framed, through two sidecars, one with `verify_content`, in the same interleaved rounds; medians.\n\n",
-		cr.records, formatSize(cr.bytes), cr.records)
+	fmt.Fprintf(&b, "**Content verification** (issue 13): `/transactions/0/%d` of a genuine chain (`backseal sim --genuine`, %.0f MiB, %d records), framed, through two sidecars, one with `verify_content`, in the same interleaved rounds; medians.\n\n",
+		cr.records, float64(cr.bytes)/(1<<20), cr.records)
 	b.WriteString("| sidecar | GB/s | proxy CPU s/GiB | peak RSS MiB | errors |\n|---|---|---|---|---|\n")
 	fmt.Fprintf(&b, "| verify_content off | %s | %s | %.1f | %d |\n", f2(offG), f2(offC), offP, offE)
 	fmt.Fprintf(&b, "| verify_content on | %s | %s | %.1f | %d |\n\n", f2(onG), f2(onC), onP, onE)
