@@ -284,3 +284,28 @@ func TestContentUnproven(t *testing.T) {
 		}
 	})
 }
+
+// TestContentOlderNodes: an older node's 4-tuple records verify as the
+// 5-tuple do, and without a waypoint the epoch chain is checked from its
+// first record on (which it says).
+func TestContentOlderNodes(t *testing.T) {
+	cfg := genuineChain()
+	cfg.RecordV0 = true
+	up := startSim(t, cfg)
+	pc := testConfig(up.URL())
+	pc.VerifyContent = true
+	px := startProxy(t, pc)
+	for _, c := range []struct{ path, root, proof string }{
+		{"/transactions/100/50", ledgerRoot(t, up, 149), "signatures unchecked"},
+		{"/epoch_ending_ledger_infos/2/6", "", "taken on its face"},
+	} {
+		v := fetchVerified(t, "http://"+px.Addr()+c.path, modeFramed)
+		_, want := up.Chain().Body(mustParse(t, c.path))
+		if v.code != "" || !bytes.Equal(v.body, want) {
+			t.Fatalf("%s: ended %q %q with %d bytes, want ok with %d", c.path, v.code, v.msg, len(v.body), len(want))
+		}
+		if (c.root != "" && v.root != c.root) || v.root == "" || !strings.Contains(v.proof, c.proof) {
+			t.Errorf("%s: root %q proof %q", c.path, v.root, v.proof)
+		}
+	}
+}
