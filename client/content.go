@@ -21,6 +21,11 @@ type sidecarSource struct {
 }
 
 func (s sidecarSource) Fetch(ctx context.Context, req upstream.Request) ([]byte, error) {
+	if d := s.c.stallTimeout(); d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d) // a proof is small: all of it within one stall
+		defer cancel()
+	}
 	u := s.base
 	u.Path, u.RawQuery = req.Path(), ""
 	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)

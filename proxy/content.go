@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"time"
 
 	"github.com/backseal/backseal/aptos/ledger"
 	"github.com/backseal/backseal/content"
@@ -18,10 +19,17 @@ const (
 
 var verifiedTrailerNames = trailerNames + ", " + TrailerVerifiedRoot + ", " + TrailerVerifiedProof
 
-// proofSource fetches the proofs content verification needs from the node.
-type proofSource struct{ up *upstream.Client }
+// proofSource fetches the proofs content verification needs from the node,
+// each within timeout (count_timeout): a stream waits for the first of
+// them, and the client is silent meanwhile.
+type proofSource struct {
+	up      *upstream.Client
+	timeout time.Duration
+}
 
 func (s proofSource) Fetch(ctx context.Context, req upstream.Request) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	return s.up.Fetch(ctx, req, upstream.MaxProofBody)
 }
 
@@ -32,7 +40,7 @@ func newTrust(cfg Config, up *upstream.Client) *content.Trust {
 		w, _ := ledger.ParseWaypoint(cfg.TrustedWaypoint) // Validate parsed it
 		wp = &w
 	}
-	return content.NewTrust(wp, proofSource{up})
+	return content.NewTrust(wp, proofSource{up, cfg.CountTimeout})
 }
 
 // startContent begins verifying a stream's content, where it is on.
@@ -40,7 +48,7 @@ func (s *stream) startContent() {
 	if s.p.trust == nil || !s.req.Endpoint.Streaming() {
 		return
 	}
-	c, err := content.New(s.ctx, s.req, proofSource{s.p.up}, s.p.trust, s.p.cfg.MaxRecordSize)
+	c, err := content.New(s.ctx, s.req, proofSource{s.p.up, s.p.cfg.CountTimeout}, s.p.trust, s.p.cfg.MaxRecordSize)
 	if err == nil {
 		s.content = c
 	}
