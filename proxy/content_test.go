@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/backseal/backseal/aptos/bcs"
 	"github.com/backseal/backseal/aptos/ledger"
 	"github.com/backseal/backseal/framing"
+	"github.com/backseal/backseal/internal/testkit"
 	"github.com/backseal/backseal/sim"
 )
 
@@ -207,7 +210,8 @@ func TestContentAcrossResume(t *testing.T) {
 	up := startSim(t, genuineChain())
 	pc := testConfig(up.URL())
 	pc.VerifyContent = true
-	px := startProxy(t, pc)
+	var log testkit.SyncBuffer
+	px := testkit.StartProxy(t, pc, slog.New(slog.NewJSONHandler(&log, nil)))
 	const path = "/transactions/10/600"
 	_, want := up.Chain().Body(mustParse(t, path))
 	up.SetFaults(sim.Fault{Kind: sim.Abort, After: 250, Count: 1, Endpoint: "transactions"})
@@ -221,6 +225,9 @@ func TestContentAcrossResume(t *testing.T) {
 	if got := up.Stats().Requests["transactions"]; got != 2 {
 		t.Errorf("%d transactions requests, want 2", got)
 	}
+	// The log line is written once the response has gone.
+	logged := `"content_root":"` + v.root + `"`
+	waitFor(t, 5*time.Second, "the request's log line naming its content root", func() bool { return strings.Contains(log.String(), logged) })
 }
 
 // TestContentUnproven: what the node cannot prove is reported, not passed:

@@ -31,6 +31,10 @@ func (s *stream) finish(status int, outcome *framing.StreamError, clientErr erro
 		if s.framed && s.streamID != (framing.StreamID{}) {
 			attrs = append(attrs, "stream_id", s.streamID.String())
 		}
+		if s.verified != nil && outcome == nil && clientErr == nil {
+			// The log keeps what each backup was verified against.
+			attrs = append(attrs, "content_root", s.verified.Root.String(), "content_proof", s.verified.Proof)
+		}
 		level(s.ctx, "request", attrs...)
 		s.p.tel.Metrics.StreamFinished(s.req.Endpoint.String(), s.mode, code, status, records, s.sent, d)
 		s.span.SetAttributes(
