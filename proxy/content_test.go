@@ -81,9 +81,9 @@ func ledgerRoot(t *testing.T, up *sim.Server, last uint64) string {
 	_, b := up.Chain().Body(mustParse(t, fmt.Sprintf("/transaction_range_proof/%d/%d", last, last)))
 	r := bcs.NewReader(b)
 	for range 2 { // left and right siblings
-		n := r.Len(33)
+		n := r.Len(32)
 		for range n {
-			r.Bytes()
+			r.Fixed(32)
 		}
 	}
 	var li ledger.LedgerInfoWithSignatures

@@ -9,40 +9,11 @@ import (
 	"github.com/backseal/backseal/aptos/hash"
 )
 
-// hashSize is a HashValue's BCS size: its length byte (0x20), then 32 bytes.
-const hashSize = 1 + hash.Size
-
-// readHash reads a HashValue: a Vec<u8> that must hold exactly 32 bytes.
-func readHash(r *bcs.Reader) (h hash.Value) {
-	b := r.Bytes()
-	if r.Err() == nil && len(b) != hash.Size {
-		r.Fail(fmt.Errorf("accumulator: HashValue of %d bytes", len(b)))
-		return h
-	}
-	copy(h[:], b)
-	return h
-}
-
 // readHashes reads a Vec<HashValue>. The length is checked against the bytes
 // left before anything is allocated.
-func readHashes(r *bcs.Reader) []hash.Value {
-	n := r.Len(hashSize)
-	if r.Err() != nil || n == 0 {
-		return nil
-	}
-	hs := make([]hash.Value, n)
-	for i := range hs {
-		hs[i] = readHash(r)
-	}
-	return hs
-}
+func readHashes(r *bcs.Reader) []hash.Value { return hash.ReadSeq(r) }
 
-func writeHashes(w *bcs.Writer, hs []hash.Value) {
-	w.Len(len(hs))
-	for i := range hs {
-		w.Bytes(hs[i][:])
-	}
-}
+func writeHashes(w *bcs.Writer, hs []hash.Value) { hash.WriteSeq(w, hs) }
 
 // AccumulatorProof proves one leaf: its siblings from the bottom level up to
 // the root, placeholders included. TransactionAccumulatorProof and

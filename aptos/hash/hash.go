@@ -11,15 +11,50 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/backseal/backseal/aptos/bcs"
 )
 
 // Size is the length of a HashValue in bytes.
 const Size = 32
 
 // Value is a HashValue (crates/aptos-crypto/src/hash.rs: HashValue). In BCS
-// it is a Vec<u8> of 32 bytes, so it carries a one-byte length (0x20): the
-// Rust Serialize wraps serde_bytes::Bytes in a newtype struct.
+// it is its 32 bytes, with no length: the Rust Serialize writes a struct
+// HashValue { hash: [u8; 32] } (Diem, before Aptos, wrote serde_bytes, a
+// Vec<u8> with a length byte; the staged aptos.yaml and every node since
+// have the fixed array).
 type Value [Size]byte
+
+// Read reads a HashValue from r.
+func Read(r *bcs.Reader) (h Value) {
+	copy(h[:], r.Fixed(Size))
+	return h
+}
+
+// Write writes h to w.
+func Write(w *bcs.Writer, h *Value) { w.Fixed(h[:]) }
+
+// ReadSeq reads a Vec<HashValue>; a length the input cannot hold is
+// refused before anything is allocated.
+func ReadSeq(r *bcs.Reader) []Value {
+	n := r.Len(Size)
+	if r.Err() != nil || n == 0 {
+		return nil
+	}
+	hs := make([]Value, n)
+	for i := range hs {
+		hs[i] = Read(r)
+	}
+	return hs
+}
+
+// WriteSeq writes a Vec<HashValue>.
+func WriteSeq(w *bcs.Writer, hs []Value) {
+	w.Len(len(hs))
+	for i := range hs {
+		Write(w, &hs[i])
+	}
+}
 
 // Zero is the all-zero HashValue.
 var Zero Value

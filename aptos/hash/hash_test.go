@@ -1,8 +1,11 @@
 package hash
 
 import (
+	"bytes"
 	"crypto/sha3"
 	"testing"
+
+	"github.com/backseal/backseal/aptos/bcs"
 )
 
 // TestHasherIsSeedThenValue checks the construction against a direct
@@ -59,5 +62,31 @@ func BenchmarkSum(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		h.Sum(buf)
+	}
+}
+
+// TestBCS: a HashValue is its 32 bytes with no length, as the staged serde
+// format of aptos-core says (testsuite/generate-format/tests/staged/aptos.yaml
+// @ 51fb31b6: HashValue: STRUCT: hash: TUPLEARRAY: U8, SIZE 32) and
+// crates/aptos-crypto/src/hash.rs @ f460cd07 writes it.
+func TestBCS(t *testing.T) {
+	h := NewHasher("x").Sum([]byte("y"))
+	w := bcs.NewWriter(nil)
+	Write(w, &h)
+	if got := w.Encoded(); !bytes.Equal(got, h[:]) {
+		t.Fatalf("encoded %x, want the 32 bytes %v", got, h)
+	}
+	WriteSeq(w, []Value{h, Zero})
+	r := bcs.NewReader(w.Encoded())
+	if Read(r) != h {
+		t.Fatal("Read did not give the hash back")
+	}
+	if hs := ReadSeq(r); len(hs) != 2 || hs[0] != h || hs[1] != Zero || r.Done() != nil {
+		t.Fatalf("ReadSeq = %v, %v", hs, r.Err())
+	}
+	// A length the input cannot hold is refused before allocating.
+	r = bcs.NewReader([]byte{0xff, 0xff, 0x03, 1, 2})
+	if hs := ReadSeq(r); hs != nil || r.Err() == nil {
+		t.Fatalf("lying length: %v, %v", hs, r.Err())
 	}
 }

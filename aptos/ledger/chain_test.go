@@ -197,8 +197,8 @@ func TestWaypointValue(t *testing.T) {
 	// data hash. Slice them out of the hand encoding.
 	var conv []byte
 	conv = append(conv, full[0:8]...)         // epoch
-	conv = append(conv, full[16+33:16+66]...) // executed_state_id
-	conv = append(conv, full[16+66:len(full)-33]...)
+	conv = append(conv, full[16+32:16+64]...) // executed_state_id
+	conv = append(conv, full[16+64:len(full)-32]...)
 	seed := sha3Of([]byte("APTOS::Ledger2WaypointConverter"))
 	want, _ := hash.FromSlice(sha3Of(seed, conv))
 	wp := WaypointFromLedgerInfo(li)

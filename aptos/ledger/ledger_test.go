@@ -52,7 +52,7 @@ func epochEnding(epoch, version uint64, next *Signers) *LedgerInfo {
 func encodeByHand(li *LedgerInfo) []byte {
 	var b bytes.Buffer
 	u64 := func(v uint64) { binary.Write(&b, binary.LittleEndian, v) }
-	hv := func(h hash.Value) { b.WriteByte(32); b.Write(h[:]) }
+	hv := func(h hash.Value) { b.Write(h[:]) } // a HashValue is its 32 bytes, no length
 	c := &li.CommitInfo
 	u64(c.Epoch)
 	u64(c.Round)

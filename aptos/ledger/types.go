@@ -21,11 +21,9 @@ var (
 	waypointHasher   = hash.NewHasher("Ledger2WaypointConverter")
 )
 
-func decodeHash(r *bcs.Reader, h *hash.Value) {
-	decodeFixedBytes(r, h[:], "HashValue")
-}
+func decodeHash(r *bcs.Reader, h *hash.Value) { *h = hash.Read(r) }
 
-func encodeHash(w *bcs.Writer, h *hash.Value) { w.Bytes(h[:]) }
+func encodeHash(w *bcs.Writer, h *hash.Value) { hash.Write(w, h) }
 
 // BlockInfo is the block a ledger info commits. NextEpochState is set only
 // on the last block of an epoch: it names the next epoch's validators.

@@ -68,40 +68,15 @@ func (l *SparseMerkleLeafNode) Decode(r *bcs.Reader) {
 
 // Encode writes the leaf to w.
 func (l *SparseMerkleLeafNode) Encode(w *bcs.Writer) {
-	w.Bytes(l.Key[:])
-	w.Bytes(l.ValueHash[:])
+	hash.Write(w, &l.Key)
+	hash.Write(w, &l.ValueHash)
 }
 
-const hashSize = 1 + hash.Size
+func readHash(r *bcs.Reader) hash.Value { return hash.Read(r) }
 
-func readHash(r *bcs.Reader) (h hash.Value) {
-	b := r.Bytes()
-	if r.Err() == nil && len(b) != hash.Size {
-		r.Fail(fmt.Errorf("smt: HashValue of %d bytes", len(b)))
-		return h
-	}
-	copy(h[:], b)
-	return h
-}
+func readHashes(r *bcs.Reader) []hash.Value { return hash.ReadSeq(r) }
 
-func readHashes(r *bcs.Reader) []hash.Value {
-	n := r.Len(hashSize)
-	if r.Err() != nil || n == 0 {
-		return nil
-	}
-	hs := make([]hash.Value, n)
-	for i := range hs {
-		hs[i] = readHash(r)
-	}
-	return hs
-}
-
-func writeHashes(w *bcs.Writer, hs []hash.Value) {
-	w.Len(len(hs))
-	for i := range hs {
-		w.Bytes(hs[i][:])
-	}
-}
+func writeHashes(w *bcs.Writer, hs []hash.Value) { hash.WriteSeq(w, hs) }
 
 // Errors of verification.
 var (

@@ -48,24 +48,9 @@ func writeIdentifier(w *bcs.Writer, id Identifier) { w.Bytes(id) }
 // readStr reads a String as borrowed bytes, checking UTF-8.
 func readStr(r *bcs.Reader) []byte { return readIdentifier(r) }
 
-var errHashLength = errors.New("types: HashValue is not 32 bytes")
+func readHash(r *bcs.Reader) hash.Value { return hash.Read(r) }
 
-// readHash reads a HashValue: a Vec<u8> that must hold 32 bytes
-// (crates/aptos-crypto/src/hash.rs serializes it through serde_bytes).
-func readHash(r *bcs.Reader) (h hash.Value) {
-	b := r.Bytes()
-	if r.Err() != nil {
-		return h
-	}
-	if len(b) != hash.Size {
-		r.Fail(errHashLength)
-		return h
-	}
-	copy(h[:], b)
-	return h
-}
-
-func writeHash(w *bcs.Writer, h hash.Value) { w.Bytes(h[:]) }
+func writeHash(w *bcs.Writer, h hash.Value) { hash.Write(w, &h) }
 
 func readOptionHash(r *bcs.Reader) *hash.Value {
 	if !r.Option() {

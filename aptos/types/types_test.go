@@ -313,7 +313,7 @@ func TestDecodeRefuses(t *testing.T) {
 		{"unsorted fee map", func() error { _, err := DecodeTransaction(Marshal(&badFee)); return err }, "", "strictly increasing"},
 		{"deep type tag", func() error { _, err := DecodeTypeTag(Marshal(&deep)); return err }, "", "nesting deeper"},
 		{"bad access path", func() error { _, err := DecodeStateKey(Marshal(&badPath)); return err }, "Path", ""},
-		{"short hash", func() error { _, err := DecodeTransaction([]byte{3, 1, 0}); return err }, "", "not 32 bytes"},
+		{"short hash", func() error { _, err := DecodeTransaction([]byte{3, 1, 0}); return err }, "", "ends inside"},
 		{"bool 2", func() error { _, err := DecodeTransactionInfo([]byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x20}); return err }, "", "ends inside"},
 		{"unknown write op", func() error { _, err := DecodeWriteSet([]byte{0, 1, 2, 0, 6}); return err }, "WriteOp", ""},
 		{"identifier not utf-8", func() error {
