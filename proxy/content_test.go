@@ -2,9 +2,7 @@ package proxy_test
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -12,7 +10,6 @@ import (
 
 	"github.com/backseal/backseal/aptos/bcs"
 	"github.com/backseal/backseal/aptos/ledger"
-	"github.com/backseal/backseal/framing"
 	"github.com/backseal/backseal/internal/testkit"
 	"github.com/backseal/backseal/sim"
 )
@@ -23,54 +20,6 @@ func genuineChain() sim.Config {
 	cfg := testChain()
 	cfg.Genuine = true
 	return cfg
-}
-
-// verifiedEnd is what a client learns of a content-verified stream.
-type verifiedEnd struct {
-	ending
-	root, proof string // end frame metadata or trailers
-}
-
-// fetchVerified fetches url in mode and reads what it vouches for.
-func fetchVerified(t *testing.T, url string, mode clientMode) verifiedEnd {
-	t.Helper()
-	resp, err := do(t, url, mode)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	v := verifiedEnd{ending: ending{status: resp.StatusCode}}
-	switch mode {
-	case modeFramed:
-		fr := framing.NewReader(resp.Body)
-		v.body, err = io.ReadAll(fr)
-		var se *framing.StreamError
-		if errors.As(err, &se) {
-			v.code, v.msg = se.Code.String(), se.Message
-		} else if err != nil {
-			t.Fatalf("framed stream failed verification: %v", err)
-		}
-		s, _ := fr.Summary()
-		for _, m := range s.Meta {
-			switch m.Key {
-			case "content-root":
-				v.root = m.Value
-			case "content-proof":
-				v.proof = m.Value
-			}
-		}
-	default:
-		v.body, err = io.ReadAll(resp.Body)
-		v.cut = errors.Is(err, io.ErrUnexpectedEOF)
-		if err != nil && !v.cut {
-			t.Fatal(err)
-		}
-		if e := resp.Trailer.Get("Backseal-Error"); e != "" {
-			v.code, v.msg, _ = strings.Cut(e, ": ")
-		}
-		v.root, v.proof = resp.Trailer.Get("Backseal-Verified-Root"), resp.Trailer.Get("Backseal-Verified-Proof")
-	}
-	return v
 }
 
 // ledgerRoot is the transaction accumulator root of the ledger info that
@@ -120,7 +69,7 @@ func TestContentVerified(t *testing.T) {
 		_, want := up.Chain().Body(mustParse(t, p.path))
 		for _, mode := range allModes {
 			t.Run(strings.TrimPrefix(p.path, "/")+"/"+string(mode), func(t *testing.T) {
-				v := fetchVerified(t, "http://"+px.Addr()+p.path, mode)
+				v := fetch(t, "http://"+px.Addr()+p.path, mode)
 				if v.code != "" || v.cut {
 					t.Fatalf("failed: %s %s (cut %v)", v.code, v.msg, v.cut)
 				}
@@ -173,7 +122,7 @@ func TestContentFaultsCaught(t *testing.T) {
 					f := tc.fault
 					f.Count = -1
 					up.SetFaults(f)
-					v := fetchVerified(t, "http://"+px.Addr()+tc.path, mode)
+					v := fetch(t, "http://"+px.Addr()+tc.path, mode)
 					if !verify {
 						// The count check alone: a clean, complete-looking end.
 						if v.code != "" || v.cut {
@@ -215,7 +164,7 @@ func TestContentAcrossResume(t *testing.T) {
 	const path = "/transactions/10/600"
 	_, want := up.Chain().Body(mustParse(t, path))
 	up.SetFaults(sim.Fault{Kind: sim.Abort, After: 250, Count: 1, Endpoint: "transactions"})
-	v := fetchVerified(t, "http://"+px.Addr()+path, modeFramed)
+	v := fetch(t, "http://"+px.Addr()+path, modeFramed)
 	if v.code != "" || !bytes.Equal(v.body, want) {
 		t.Fatalf("ended %q %q with %d bytes, want ok with %d", v.code, v.msg, len(v.body), len(want))
 	}
@@ -244,7 +193,7 @@ func TestContentUnproven(t *testing.T) {
 		pc := testConfig(up.URL())
 		pc.VerifyContent = true
 		px := startProxy(t, pc)
-		v := fetchVerified(t, fmt.Sprintf("http://%s/transactions/%d/3", px.Addr(), C), modeFramed)
+		v := fetch(t, fmt.Sprintf("http://%s/transactions/%d/3", px.Addr(), C), modeFramed)
 		if v.code != "content-unproven" {
 			t.Fatalf("ended %q %q, want content-unproven", v.code, v.msg)
 		}
@@ -253,7 +202,7 @@ func TestContentUnproven(t *testing.T) {
 		pc := testConfig(up.URL())
 		pc.VerifyContent, pc.TrustedWaypoint = true, foreign
 		px := startProxy(t, pc)
-		v := fetchVerified(t, "http://"+px.Addr()+"/transactions/5/20", modeFramed)
+		v := fetch(t, "http://"+px.Addr()+"/transactions/5/20", modeFramed)
 		if !strings.HasPrefix(v.code, "content-") {
 			t.Fatalf("ended %q %q, want a content failure", v.code, v.msg)
 		}
@@ -265,7 +214,7 @@ func TestContentUnproven(t *testing.T) {
 		px := startProxy(t, pc)
 		up.SetFaults(sim.Fault{Kind: sim.Status500, Count: -1, Endpoint: "transaction_range_proof"})
 		defer up.SetFaults()
-		v := fetchVerified(t, "http://"+px.Addr()+"/transactions/5/20", modeTrailers)
+		v := fetch(t, "http://"+px.Addr()+"/transactions/5/20", modeTrailers)
 		if v.code != "content-unproven" {
 			t.Fatalf("ended %q %q, want content-unproven", v.code, v.msg)
 		}
@@ -274,7 +223,7 @@ func TestContentUnproven(t *testing.T) {
 		pc := testConfig(up.URL())
 		pc.VerifyContent = true
 		px := startProxy(t, pc)
-		v := fetchVerified(t, "http://"+px.Addr()+"/state_snapshot_chunk/2000/100/50", modeFramed)
+		v := fetch(t, "http://"+px.Addr()+"/state_snapshot_chunk/2000/100/50", modeFramed)
 		if v.code != "" || v.root != "" || !strings.Contains(v.proof, "key order only") {
 			t.Fatalf("ended %q %q, root %q proof %q", v.code, v.msg, v.root, v.proof)
 		}
@@ -284,7 +233,7 @@ func TestContentUnproven(t *testing.T) {
 		pc.VerifyContent = true
 		px := startProxy(t, pc)
 		for _, p := range []string{"/state_snapshot_chunk/2000/0/300", "/state_snapshot_chunk/2000/300/300", "/state_snapshot_chunk/2000/600/300"} {
-			v := fetchVerified(t, "http://"+px.Addr()+p, modeFramed)
+			v := fetch(t, "http://"+px.Addr()+p, modeFramed)
 			if v.code != "" || v.root == "" {
 				t.Fatalf("%s: ended %q %q, root %q proof %q", p, v.code, v.msg, v.root, v.proof)
 			}
@@ -306,7 +255,7 @@ func TestContentOlderNodes(t *testing.T) {
 		{"/transactions/100/50", ledgerRoot(t, up, 149), "signatures unchecked"},
 		{"/epoch_ending_ledger_infos/2/6", "", "taken on its face"},
 	} {
-		v := fetchVerified(t, "http://"+px.Addr()+c.path, modeFramed)
+		v := fetch(t, "http://"+px.Addr()+c.path, modeFramed)
 		_, want := up.Chain().Body(mustParse(t, c.path))
 		if v.code != "" || !bytes.Equal(v.body, want) {
 			t.Fatalf("%s: ended %q %q with %d bytes, want ok with %d", c.path, v.code, v.msg, len(v.body), len(want))

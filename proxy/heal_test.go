@@ -29,6 +29,9 @@ type ending struct {
 	cut        bool   // the body ended without its terminating chunk
 	transport  error
 	framedDone bool
+	// What a content-verified stream vouches for (verify_content): end
+	// frame metadata, or trailers.
+	root, proof string
 }
 
 func fetch(t *testing.T, url string, mode clientMode) ending {
@@ -51,7 +54,16 @@ func fetch(t *testing.T, url string, mode clientMode) ending {
 		} else if err != nil {
 			t.Fatalf("framed stream failed verification: %v", err)
 		}
-		_, o.framedDone = fr.Summary()
+		var s framing.Summary
+		s, o.framedDone = fr.Summary()
+		for _, m := range s.Meta {
+			switch m.Key {
+			case "content-root":
+				o.root = m.Value
+			case "content-proof":
+				o.proof = m.Value
+			}
+		}
 		return o
 	}
 	o.body, err = io.ReadAll(resp.Body)
@@ -63,6 +75,7 @@ func fetch(t *testing.T, url string, mode clientMode) ending {
 		o.code, o.msg, _ = strings.Cut(v, ": ")
 	}
 	o.records = resp.Trailer.Get("Backseal-Records")
+	o.root, o.proof = resp.Trailer.Get("Backseal-Verified-Root"), resp.Trailer.Get("Backseal-Verified-Proof")
 	return o
 }
 
