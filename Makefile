@@ -31,11 +31,18 @@ unit:
 	$(GO) test -count=1 -run 'TestSlowClientBoundedMemory' ./proxy
 
 # A short run of every native fuzzer in the tree (seeds plus FUZZTIME of new inputs).
+# On a loaded machine the fuzz engine itself sometimes ends a run with "context deadline
+# exceeded" and no failing input (a fast target; the engine's own worker timeout): that
+# run, and only that, is repeated once. A real failure writes its input and fails.
 fuzz:
 	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
-	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg > /tmp/backseal-fuzz.log 2>&1 || { cat /tmp/backseal-fuzz.log; exit 1; }; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg > /tmp/backseal-fuzz.log 2>&1 || \
+	    { grep -q 'context deadline exceeded' /tmp/backseal-fuzz.log && ! grep -q 'Failing input' /tmp/backseal-fuzz.log && \
+	      echo "  (the fuzz engine missed its own deadline, no failing input: once more)" && \
+	      $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg > /tmp/backseal-fuzz.log 2>&1; } || \
+	    { cat /tmp/backseal-fuzz.log; exit 1; }; \
 	  done; \
 	done
 
