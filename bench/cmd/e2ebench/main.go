@@ -1,8 +1,9 @@
 // Command e2ebench is the end-to-end benchmark behind `make bench`.
 //
 // It starts the simulator (`backseal sim`, 1 MiB batches) as the upstream,
-// backseal (`backseal serve`), nginx and HAProxy in front of it, each as a
-// separate process on a loopback port, and measures with a Go client on the
+// backseal (`backseal serve`), nginx, HAProxy and two bare Go TCP relays
+// (relay.go: the floor for a proxy in Go) in front of it, each as a separate
+// process on a loopback port, and measures with a Go client on the
 // same machine: a large chunked /transactions stream per path, in rounds
 // whose path order rotates (interleaved), with the proxy's CPU, syscalls and
 // peak RSS read from /proc; time to first byte over one-record streams; 256
@@ -50,6 +51,7 @@ type options struct {
 }
 
 func main() {
+	runRelayIfAsked()
 	var o options
 	size, concBytes, contentSize := sizeFlag(2<<30), sizeFlag(8<<20), sizeFlag(256<<20)
 	flag.StringVar(&o.backseal, "backseal", "bin/backseal", "backseal binary (built with `go build` if missing)")
@@ -116,12 +118,14 @@ const (
 	keyDirect       = "direct"
 	keyNginx        = "nginx"
 	keyHAProxy      = "haproxy"
+	keyRelay        = "relay"
+	keyRelaySplice  = "relay-splice"
 	keyPass         = "passthrough"
 	keyFramed       = "framed"
 	keyFramedVerify = "framed-verify"
 )
 
-var allKeys = []string{keyDirect, keyNginx, keyHAProxy, keyPass, keyFramed, keyFramedVerify}
+var allKeys = []string{keyDirect, keyNginx, keyHAProxy, keyRelay, keyRelaySplice, keyPass, keyFramed, keyFramedVerify}
 
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s e2ebench: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
@@ -208,6 +212,20 @@ func run(o options) (*report, error) {
 			}
 			targets = append(targets, &target{key: keyHAProxy, label: label, base: hp.url(), svc: hp, mode: raw})
 		}
+	}
+	for _, r := range []struct{ key, mode, label string }{
+		{keyRelay, "copy", "Go TCP relay, read/write 512 KiB (no HTTP): the floor for a Go proxy"},
+		{keyRelaySplice, "splice", "Go TCP relay, splice(2) (no HTTP, no copy to user space)"},
+	} {
+		if !use(r.key) {
+			continue
+		}
+		rs, err := startRelay(dir, r.key, r.mode, sim.addr)
+		if err != nil {
+			rep.notes = append(rep.notes, r.key+" failed to start: "+firstLine(err.Error()))
+			continue
+		}
+		targets = append(targets, &target{key: r.key, label: r.label, base: rs.url(), svc: rs, mode: raw})
 	}
 	for _, t := range []*target{
 		{key: keyPass, label: "backseal passthrough", mode: raw},
