@@ -30,6 +30,7 @@ import (
 
 type options struct {
 	backseal       string
+	baseline       string
 	size           int64
 	rounds         int
 	ttfb           int
@@ -55,6 +56,7 @@ func main() {
 	var o options
 	size, concBytes, contentSize := sizeFlag(2<<30), sizeFlag(8<<20), sizeFlag(256<<20)
 	flag.StringVar(&o.backseal, "backseal", "bin/backseal", "backseal binary (built with `go build` if missing)")
+	flag.StringVar(&o.baseline, "baseline", "", "a second backseal binary (an earlier build) whose passthrough and framed rows run interleaved with -backseal's, for a lever's gain as a ratio in the same run")
 	flag.Var(&size, "size", "bytes per measured stream (KiB/MiB/GiB suffixes)")
 	flag.IntVar(&o.rounds, "rounds", 5, "interleaved rounds; every path runs once per round")
 	flag.IntVar(&o.ttfb, "ttfb", 200, "one-record requests per path for time to first byte (spread over the rounds)")
@@ -123,6 +125,9 @@ const (
 	keyPass         = "passthrough"
 	keyFramed       = "framed"
 	keyFramedVerify = "framed-verify"
+	// With -baseline: the same modes through the baseline binary.
+	keyBasePass   = "baseline-passthrough"
+	keyBaseFramed = "baseline-framed"
 )
 
 var allKeys = []string{keyDirect, keyNginx, keyHAProxy, keyRelay, keyRelaySplice, keyPass, keyFramed, keyFramedVerify}
@@ -235,6 +240,22 @@ func run(o options) (*report, error) {
 		if use(t.key) {
 			t.base, t.svc = bs.url(), bs
 			targets = append(targets, t)
+		}
+	}
+	if o.baseline != "" {
+		base, err := startBackseal(dir, "baseline", o.baseline, sim.url())
+		if err != nil {
+			return nil, fmt.Errorf("baseline: %w", err)
+		}
+		v := versionOf(o.baseline, "version")
+		for _, t := range []*target{
+			{key: keyBasePass, label: "baseline `" + v + "` passthrough", mode: raw},
+			{key: keyBaseFramed, label: "baseline `" + v + "` framed, client discards", mode: framedDiscard},
+		} {
+			if use(strings.TrimPrefix(t.key, "baseline-")) {
+				t.base, t.svc = base.url(), base
+				targets = append(targets, t)
+			}
 		}
 	}
 	for _, t := range targets {

@@ -366,7 +366,7 @@ func (r *report) markdown() string {
 	}
 
 	if len(r.conc) > 0 {
-		p("**%d concurrent streams** through a fresh backseal per mode (its own simulator: `--batch-size 65536`, `--max-producers %d`, so the simulator is not the limit), each `/transactions/0/N` of %s; memory per stream = (peak RSS − idle RSS after one warm stream) / %d (the goal's measure), and per receiving stream the same growth over the most streams receiving at once (what each stream that moves data costs, if the waiting ones cost nothing); \"receiving at once\" = most streams between their first and last byte at one moment; first byte = per-stream time from request to first payload byte, median and max; upstream connections = most established connections on the simulator's port, idle pooled ones included (backseal's upstream pool allows 128, shared by the streams and their `/db_state` count lookups).\n\n",
+		p("**%d concurrent streams** through a fresh backseal per mode (its own simulator: `--batch-size 65536`, `--max-producers %d`, so the simulator is not the limit), each `/transactions/0/N` of %s; memory per stream = (peak RSS − idle RSS after one warm stream) / %d (the goal's measure), and per receiving stream the same growth over the most streams receiving at once (what each stream that moves data costs, if the waiting ones cost nothing); \"receiving at once\" = most streams between their first and last byte at one moment; first byte = per-stream time from request to first payload byte, median and max; upstream connections = most established connections on the simulator's port, idle pooled ones included (backseal keeps two upstream pools: one connection per upstream stream, `max_upstream_streams` 48 at most, and up to 32 for the count lookups and small values).\n\n",
 			o.conc, 2*o.conc, formatSize(r.conc[0].streamBytes), o.conc)
 		if r.concNote != "" {
 			p("The concurrent backseal runs with %s.\n\n", r.concNote)
@@ -470,6 +470,14 @@ func (r *report) reading(ss []pathSummary) string {
 				f2(sp.cpu), 100*(1-sp.cpu/rl.cpu), f2(sp.gbps), f2(rl.gbps)))
 		}
 	}
+	for _, pair := range [][2]string{{keyBasePass, keyPass}, {keyBaseFramed, keyFramed}} {
+		b, okB := find(ss, pair[0])
+		c, okC := find(ss, pair[1])
+		if okB && okC {
+			parts = append(parts, fmt.Sprintf("Against the baseline binary in the same run, %s costs %s s/GiB (was %s: %.2f×) at %s GB/s (was %s), %.0f KiB per upstream read (was %.0f).",
+				pair[1], f2(c.cpu), f2(b.cpu), c.cpu/b.cpu, f2(c.gbps), f2(b.gbps), c.readKiB, b.readKiB))
+		}
+	}
 	if okF && okV {
 		parts = append(parts, fmt.Sprintf("Verifying frames in the client costs it %+.2f s/GiB over discarding (same 2 cores, so it also slows the stream: %s vs %s GB/s).", fv.cCPU-fr.cCPU, f2(fv.gbps), f2(fr.gbps)))
 	}
@@ -569,10 +577,11 @@ func (r *report) chart(path string) error {
 		keyDirect: "direct", keyNginx: "nginx 64k", keyHAProxy: "HAProxy",
 		keyRelay: "Go relay", keyRelaySplice: "Go relay, splice",
 		keyPass: "backseal passthrough", keyFramed: "backseal framed", keyFramedVerify: "backseal framed+verify",
+		keyBasePass: "baseline passthrough", keyBaseFramed: "baseline framed",
 	}
 	col := func(k string) chart.Bar {
 		switch k {
-		case keyDirect, keyRelay, keyRelaySplice:
+		case keyDirect, keyRelay, keyRelaySplice, keyBasePass, keyBaseFramed:
 			return chart.Bar{Color: chart.Gray}
 		case keyNginx, keyHAProxy:
 			return chart.Bar{Color: chart.Blue}
@@ -629,7 +638,7 @@ func (r *report) chart(path string) error {
 // reference reports whether a path is a yardstick rather than backseal.
 func reference(key string) bool {
 	switch key {
-	case keyDirect, keyNginx, keyHAProxy, keyRelay, keyRelaySplice:
+	case keyDirect, keyNginx, keyHAProxy, keyRelay, keyRelaySplice, keyBasePass, keyBaseFramed:
 		return true
 	}
 	return false
