@@ -47,7 +47,7 @@ type Config struct {
 	MaxStreams           int           `yaml:"max_streams" help:"concurrent requests the sidecar serves; beyond it, 503 with Retry-After"`
 	MaxStreamsPerClient  int           `yaml:"max_streams_per_client" help:"concurrent requests one client address may hold; beyond it, 503 with Retry-After"`
 	BufferBudget         int           `yaml:"buffer_budget" help:"bytes of copy buffers all streams share: each gets the largest read buffer (512 KiB down to 16 KiB) the budget has room for, and the smallest when it has none"`
-	MaxUpstreamStreams   int           `yaml:"max_upstream_streams" help:"concurrent streams sent to the node (it runs 64 producers); others queue"`
+	MaxUpstreamStreams   int           `yaml:"max_upstream_streams" help:"concurrent streams sent to the node (it runs 64 producers); others queue. Each holds a 128 KiB upstream read buffer"`
 	UpstreamQueueTimeout time.Duration `yaml:"upstream_queue_timeout" help:"how long a request waits for an upstream stream slot before 503"`
 
 	AllowCIDRs      []string `yaml:"allow_cidrs" help:"client addresses allowed on the public listener (empty: all)"`

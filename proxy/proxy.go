@@ -113,8 +113,10 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 		BaseURL:       cfg.Upstream,
 		HeaderTimeout: cfg.UpstreamHeaderTimeout,
 		Retries:       cfg.UpstreamRetries,
-		UserAgent:     "backseal",
-		Logger:        log,
+		// Streams never outnumber their slots, so neither do idle ones.
+		MaxStreamConns: cfg.MaxUpstreamStreams,
+		UserAgent:      "backseal",
+		Logger:         log,
 		Inject: func(ctx context.Context, h http.Header) {
 			p.tel.Propagator.Inject(ctx, propagation.HeaderCarrier(h))
 		},

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
@@ -36,8 +37,14 @@ type ClientConfig struct {
 	Retries int
 	// RetryWaitMin and RetryWaitMax bound the backoff. If zero, 50ms and 1s.
 	RetryWaitMin, RetryWaitMax time.Duration
-	// MaxConns bounds connections to the node. If zero, 128 is used.
+	// MaxConns bounds connections to the node for the small endpoints
+	// (the count lookups and proxied values). If zero, 32 is used.
 	MaxConns int
+	// MaxStreamConns bounds the idle connections kept for the streaming
+	// endpoints; the caller bounds the streams open at once (the sidecar's
+	// max_upstream_streams). Each such connection holds a StreamReadBuffer.
+	// If zero, 48 is used.
+	MaxStreamConns int
 	// UserAgent is sent upstream. If empty, "backseal".
 	UserAgent string
 	// Logger receives retry notices. If nil, slog.Default().
@@ -66,11 +73,13 @@ func (e *StatusError) Error() string {
 // Client talks HTTP/1.1 to one legacy backup service. It is safe for
 // concurrent use.
 type Client struct {
-	base      string
-	transport *http.Transport
-	rc        *retryablehttp.Client
-	userAgent string
-	inject    func(context.Context, http.Header)
+	base string
+	// Streams and small values go over separate pools: a stream's
+	// connection reads through a large buffer, a lookup's through a small
+	// one, so many lookups do not hold stream-sized buffers while idle.
+	values, streams *retryablehttp.Client
+	userAgent       string
+	inject          func(context.Context, http.Header)
 
 	countsMu sync.Mutex
 	counts   map[uint64]uint64 // state_item_count results: immutable per version
@@ -79,8 +88,26 @@ type Client struct {
 // maxCachedCounts bounds the item-count cache; snapshot versions are few.
 const maxCachedCounts = 4096
 
+// StreamReadBuffer is the read buffer of a connection that carries a
+// streaming endpoint. net/http reads a chunked body through it, so its size
+// is the most one read(2) takes from the node's socket when chunks are small
+// (the node's default is 10 KiB): 128 KiB cost a sixth less proxy CPU per
+// GiB than 64 KiB, and 256 KiB no less than 128 (docs/BENCHMARKS.md, step
+// 10). Chunks larger than the buffer are read past it, straight into the
+// stream's copy buffer.
+const StreamReadBuffer = 128 << 10
+
+// valueReadBuffer is the read buffer of the small endpoints' connections:
+// their answers are a few bytes to a few KiB.
+const valueReadBuffer = 16 << 10
+
 // NewClient validates cfg and returns a Client.
 func NewClient(cfg ClientConfig) (*Client, error) {
+	dialer := &net.Dialer{Timeout: cmp.Or(cfg.DialTimeout, 2*time.Second), KeepAlive: 30 * time.Second}
+	return newClient(cfg, dialer.DialContext)
+}
+
+func newClient(cfg ClientConfig, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (*Client, error) {
 	u, err := url.Parse(cfg.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("upstream: base URL %q must be http://host:port", cfg.BaseURL)
@@ -93,7 +120,6 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 			*d = v
 		}
 	}
-	def(&cfg.DialTimeout, 2*time.Second)
 	def(&cfg.HeaderTimeout, 60*time.Second)
 	def(&cfg.RetryWaitMin, 50*time.Millisecond)
 	def(&cfg.RetryWaitMax, time.Second)
@@ -101,7 +127,13 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		return nil, fmt.Errorf("upstream: retries %d must not be negative", cfg.Retries)
 	}
 	if cfg.MaxConns == 0 {
-		cfg.MaxConns = 128
+		cfg.MaxConns = 32
+	}
+	if cfg.MaxStreamConns == 0 {
+		cfg.MaxStreamConns = 48
+	}
+	if cfg.MaxConns < 0 || cfg.MaxStreamConns < 0 {
+		return nil, fmt.Errorf("upstream: connection limits %d and %d must not be negative", cfg.MaxConns, cfg.MaxStreamConns)
 	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "backseal"
@@ -109,12 +141,25 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	dialer := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
-	transport := &http.Transport{
-		DialContext:           dialer.DialContext,
-		MaxIdleConns:          cfg.MaxConns,
-		MaxIdleConnsPerHost:   cfg.MaxConns,
-		MaxConnsPerHost:       cfg.MaxConns,
+	values := newTransport(cfg, dial, valueReadBuffer)
+	values.MaxConnsPerHost = cfg.MaxConns
+	values.MaxIdleConnsPerHost = cfg.MaxConns
+	// Streams are bounded by the caller; only the idle ones are bounded here.
+	streams := newTransport(cfg, dial, StreamReadBuffer)
+	streams.MaxIdleConnsPerHost = cfg.MaxStreamConns
+	return &Client{
+		base:      strings.TrimSuffix(u.String(), "/"),
+		values:    newRetrying(cfg, values),
+		streams:   newRetrying(cfg, streams),
+		userAgent: cfg.UserAgent,
+		inject:    cfg.Inject,
+		counts:    make(map[uint64]uint64),
+	}, nil
+}
+
+func newTransport(cfg ClientConfig, dial func(ctx context.Context, network, addr string) (net.Conn, error), readBuffer int) *http.Transport {
+	return &http.Transport{
+		DialContext:           dial,
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: cfg.HeaderTimeout,
 		// The node never compresses; asking would make net/http decode.
@@ -125,26 +170,22 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		// The node's headers are a few lines; an upstream that sends endless
 		// headers fails fast instead of growing a buffer.
 		MaxResponseHeaderBytes: 64 << 10,
-		ReadBufferSize:         64 << 10,
+		ReadBufferSize:         readBuffer,
 		WriteBufferSize:        4 << 10,
 	}
+}
+
+func newRetrying(cfg ClientConfig, t *http.Transport) *retryablehttp.Client {
 	rc := retryablehttp.NewClient()
 	// Never set http.Client.Timeout: it would cap a whole streamed body.
-	rc.HTTPClient = &http.Client{Transport: transport}
+	rc.HTTPClient = &http.Client{Transport: t}
 	rc.RetryMax = cfg.Retries
 	rc.RetryWaitMin, rc.RetryWaitMax = cfg.RetryWaitMin, cfg.RetryWaitMax
 	rc.CheckRetry = retryPolicy
 	rc.Backoff = retryBackoff
 	rc.ErrorHandler = retryablehttp.PassthroughErrorHandler
 	rc.Logger = slogAdapter{cfg.Logger}
-	return &Client{
-		base:      strings.TrimSuffix(u.String(), "/"),
-		transport: transport,
-		rc:        rc,
-		userAgent: cfg.UserAgent,
-		inject:    cfg.Inject,
-		counts:    make(map[uint64]uint64),
-	}, nil
+	return rc
 }
 
 // retryPolicy retries what is safe and useful for a GET to the node: no
@@ -192,7 +233,11 @@ func (c *Client) Open(ctx context.Context, req Request, header http.Header) (*ht
 	if c.inject != nil {
 		c.inject(ctx, r.Header)
 	}
-	resp, err := c.rc.Do(r)
+	rc := c.values
+	if req.Endpoint.Streaming() {
+		rc = c.streams
+	}
+	resp, err := rc.Do(r)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("upstream: GET %s: %w", req.Path(), context.Cause(ctx))
@@ -279,7 +324,10 @@ func (c *Client) StateItemCount(ctx context.Context, version uint64) (count uint
 }
 
 // Close releases idle connections.
-func (c *Client) Close() { c.transport.CloseIdleConnections() }
+func (c *Client) Close() {
+	c.values.HTTPClient.CloseIdleConnections()
+	c.streams.HTTPClient.CloseIdleConnections()
+}
 
 // slogAdapter lets go-retryablehttp log through slog at debug level.
 type slogAdapter struct{ l *slog.Logger }
