@@ -91,10 +91,10 @@ const maxCachedCounts = 4096
 // StreamReadBuffer is the read buffer of a connection that carries a
 // streaming endpoint. net/http reads a chunked body through it, so its size
 // is the most one read(2) takes from the node's socket when chunks are small
-// (the node's default is 10 KiB): 128 KiB cost a sixth less proxy CPU per
-// GiB than 64 KiB, and 256 KiB no less than 128 (docs/BENCHMARKS.md, step
-// 10). Chunks larger than the buffer are read past it, straight into the
-// stream's copy buffer.
+// (the node's default is 10 KiB): 128 KiB cost about a tenth less proxy CPU
+// per GiB than 64 KiB, and 256 KiB no less than 128 (docs/BENCHMARKS.md,
+// step 10). Chunks larger than the buffer are read past it, straight into
+// the stream's copy buffer.
 const StreamReadBuffer = 128 << 10
 
 // valueReadBuffer is the read buffer of the small endpoints' connections:
