@@ -94,11 +94,11 @@ func BenchmarkForward(b *testing.B) {
 // BenchmarkXXH64AfterRead is the hash as the sidecar meets it: XXH64 over
 // each 512 KiB read from a loopback socket while another goroutine keeps the
 // socket full. "alone" hashes the same buffer with nothing else running.
-// hash-MB/s times the first hash of each read only (with time.Now, not StopTimer, which stops
-// the world). On the 2-core machine of docs/BENCHMARKS.md the hash runs at
-// well under its "alone" speed while the other core moves socket bytes
-// (step 12), which is why framing costs more CPU per GiB in the sidecar than
-// BenchmarkForward suggests.
+// hash-MB/s times the first hash of each read only (with time.Now, not
+// StopTimer, which stops the world). On the 2-core machine of
+// docs/BENCHMARKS.md the hash runs well under its "alone" speed while the
+// other core moves socket bytes (step 12), which is why framing costs more
+// CPU per GiB in the sidecar than BenchmarkForward suggests.
 func BenchmarkXXH64AfterRead(b *testing.B) {
 	const size = 512 << 10
 	buf := make([]byte, size)

@@ -1,7 +1,6 @@
 package upstream
 
 import (
-	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
@@ -102,11 +101,10 @@ const StreamReadBuffer = 128 << 10
 const valueReadBuffer = 16 << 10
 
 // NewClient validates cfg and returns a Client.
-func NewClient(cfg ClientConfig) (*Client, error) {
-	dialer := &net.Dialer{Timeout: cmp.Or(cfg.DialTimeout, 2*time.Second), KeepAlive: 30 * time.Second}
-	return newClient(cfg, dialer.DialContext)
-}
+func NewClient(cfg ClientConfig) (*Client, error) { return newClient(cfg, nil) }
 
+// newClient is NewClient with dial, if not nil, in place of a net.Dialer
+// (tests watch the connections through it).
 func newClient(cfg ClientConfig, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (*Client, error) {
 	u, err := url.Parse(cfg.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -120,6 +118,7 @@ func newClient(cfg ClientConfig, dial func(ctx context.Context, network, addr st
 			*d = v
 		}
 	}
+	def(&cfg.DialTimeout, 2*time.Second)
 	def(&cfg.HeaderTimeout, 60*time.Second)
 	def(&cfg.RetryWaitMin, 50*time.Millisecond)
 	def(&cfg.RetryWaitMax, time.Second)
@@ -140,6 +139,9 @@ func newClient(cfg ClientConfig, dial func(ctx context.Context, network, addr st
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext
 	}
 	values := newTransport(cfg, dial, valueReadBuffer)
 	values.MaxConnsPerHost = cfg.MaxConns

@@ -580,11 +580,11 @@ func (r *report) chart(path string) error {
 		keyBasePass: "baseline passthrough", keyBaseFramed: "baseline framed",
 	}
 	col := func(k string) chart.Bar {
-		switch k {
-		case keyDirect, keyRelay, keyRelaySplice, keyBasePass, keyBaseFramed:
-			return chart.Bar{Color: chart.Gray}
-		case keyNginx, keyHAProxy:
+		switch {
+		case k == keyNginx || k == keyHAProxy:
 			return chart.Bar{Color: chart.Blue}
+		case reference(k):
+			return chart.Bar{Color: chart.Gray}
 		}
 		return chart.Bar{Color: chart.Green}
 	}
